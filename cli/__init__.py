@@ -1,0 +1,1 @@
+"""The ``ulrl-edge`` command line (installed as ``ulrl_edge.cli``)."""

@@ -1,0 +1,7 @@
+"""Imports every command module so each registers itself on the app.
+
+A command module does ``from ulrl_edge.cli.main import app`` and decorates its function with
+``@app.command("name", rich_help_panel=...)``.
+"""
+
+from ulrl_edge.cli import inspect_cmd, roundtrip_cmd, verify_cmd  # noqa: F401

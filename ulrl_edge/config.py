@@ -1,0 +1,66 @@
+"""Frozen settings: parity tolerances, verification gates, limits.
+
+Defense configurations (ULRL presets and baselines) live beside each defense in
+``ulrl_edge/defenses``; everything here is shared by several stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# 2 GiB is protobuf's hard limit for one message; larger weights must use external data.
+DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
+DEFAULT_MAX_EXTERNAL_BYTES = 8 * 1024**3
+
+
+@dataclass(frozen=True)
+class ParityTolerance:
+    """When two runs of "the same" model count as equal.
+
+    Attributes:
+        atol: Largest allowed absolute difference of any output element.
+        rtol: Relative tolerance, reported for information (the gate uses ``atol``).
+        min_top1_agreement: Fraction of probe inputs whose arg-max must agree.
+    """
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    min_top1_agreement: float = 1.0
+
+
+FP32_PARITY = ParityTolerance()
+# fp16 engines cannot match fp32 to 1e-4; top-1 agreement is what a user feels.
+FP16_PARITY = ParityTolerance(atol=5e-2, rtol=5e-2, min_top1_agreement=0.995)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep hostile inputs from exhausting the machine.
+
+    Attributes:
+        max_model_bytes: Largest .onnx file accepted.
+        max_external_bytes: Largest total of external-data files accepted.
+        max_tensor_elements: Largest single initializer accepted.
+        max_image_pixels: Largest decoded image accepted (decompression bombs).
+    """
+
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    max_external_bytes: int = DEFAULT_MAX_EXTERNAL_BYTES
+    max_tensor_elements: int = 2**31
+    max_image_pixels: int = 64 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The verification gate a purified model must pass.
+
+    Attributes:
+        max_acc_drop: Largest allowed drop of held-out clean accuracy (absolute).
+        max_asr: Largest allowed attack success rate, when a trigger is known.
+    """
+
+    max_acc_drop: float = 0.02
+    max_asr: float | None = None
