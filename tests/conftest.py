@@ -35,7 +35,8 @@ def run_cli():
         out = CliResult(result.exit_code, result.stdout, result.stderr)
         if expect_exit is not None:
             assert out.exit_code == expect_exit, (
-                f"exit {out.exit_code} != {expect_exit}\nstdout:\n{out.stdout}\nstderr:\n{out.stderr}"
+                f"exit {out.exit_code} != {expect_exit}\n"
+                f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
             )
         return out
 

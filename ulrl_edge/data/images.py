@@ -51,4 +51,5 @@ class ImageSet:
 
     def with_images(self, x: np.ndarray) -> ImageSet:
         """The same labels with other pixels (e.g. triggered)."""
-        return ImageSet(np.ascontiguousarray(x, dtype=np.float32), self.y, self.class_names, self.source)
+        pixels = np.ascontiguousarray(x, dtype=np.float32)
+        return ImageSet(pixels, self.y, self.class_names, self.source)
