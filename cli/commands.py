@@ -4,4 +4,11 @@ A command module does ``from ulrl_edge.cli.main import app`` and decorates its f
 ``@app.command("name", rich_help_panel=...)``.
 """
 
-from ulrl_edge.cli import inspect_cmd, roundtrip_cmd, verify_cmd  # noqa: F401
+from ulrl_edge.cli import (  # noqa: F401
+    demo_cmd,
+    inspect_cmd,
+    purify_cmd,
+    roundtrip_cmd,
+    scan_cmd,
+    verify_cmd,
+)

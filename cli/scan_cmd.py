@@ -1,0 +1,86 @@
+"""``ulrl-edge scan MODEL --clean SRC``: which classes look like backdoor targets."""
+
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ulrl_edge.cli.common import command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.defense_options import (
+    CleanOpt,
+    DeviceOpt,
+    FlipOpt,
+    JsonOpt,
+    MaxSuspiciousOpt,
+    Preset,
+    PresetOpt,
+    ReportOpt,
+    SeedOpt,
+    data_options,
+)
+from ulrl_edge.cli.main import app
+from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
+
+
+@app.command("scan", rich_help_panel="Check")
+@preprocess_options
+def scan(
+    model: Path = typer.Argument(..., help="The ONNX model to scan (never modified).",
+                                 show_default=False),
+    clean: CleanOpt = ...,
+    preset: PresetOpt = Preset.auto,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    max_suspicious: MaxSuspiciousOpt = None,
+    flip: FlipOpt = False,
+    report: ReportOpt = None,
+    fail_on_suspicious: bool = typer.Option(
+        False, "--fail-on-suspicious", help="Exit 1 when any class is flagged."),
+    as_json: JsonOpt = False,
+    *,
+    preprocess: PreprocessFlags,
+) -> None:
+    """Flag likely backdoor target classes without writing a model (ULRL's unlearning phase).
+
+    Gradient ascent on the clean samples moves the head rows of backdoor targets much more
+    than the others; rows whose change is a robust outlier (MAD z > 3.5) are flagged.
+
+    Example: ulrl-edge scan vendor.onnx --clean samples/ --fail-on-suspicious
+    """
+    with command_boundary("scan"):
+        from ulrl_edge.cli.progress import progress_printer
+        from ulrl_edge.errors import CheckFailed
+        from ulrl_edge.scan import scan as run_scan
+
+        with progress_printer() as progress:
+            result = run_scan(
+                model,
+                data_options(clean, preprocess, flip),
+                preset=preset.value,
+                seed=seed,
+                device=getattr(device, "value", device),
+                config_overrides={"max_suspicious": max_suspicious},
+                report_dir=report,
+                argv=["ulrl-edge", *sys.argv[1:]],
+                progress=progress,
+            )
+        if as_json:
+            emit_json({
+                "model": str(model),
+                "source_sha256": result.report.source["sha256"],
+                "suspicious": result.suspicious,
+                "verdict": result.verdict,
+                "delta": result.report.defense["delta"],
+                "z": result.report.defense["mad"]["z"],
+                "seed": seed,
+                "preset": preset.value,
+            })
+        else:
+            console = stdout_console()
+            for s in result.suspicious:
+                console.print(f"class {s['class']} ({s['name']}): Δ {s['delta']:.4g}, "
+                              f"z {s['z'] if s['z'] is None else round(s['z'], 2)}")
+            console.print(result.verdict)
+        if fail_on_suspicious and result.suspicious:
+            raise CheckFailed(f"{model}: {result.verdict}")

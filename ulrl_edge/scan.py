@@ -1,0 +1,102 @@
+"""scan(): ULRL's unlearning phase only — which classes look like backdoor targets.
+
+Gradient ascent on clean samples moves the head rows of backdoor target classes far more
+than the others; the MAD outlier test names them. No model is written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ulrl_edge.report import RunReport
+
+
+@dataclass
+class ScanResult:
+    """What :func:`scan` found.
+
+    Attributes:
+        suspicious: Flagged classes, most suspicious first: index, name, Δ and z.
+        report: Every number of the run.
+    """
+
+    suspicious: list[dict]
+    report: RunReport
+
+    @property
+    def verdict(self) -> str:
+        if not self.suspicious:
+            return "no suspicious class"
+        names = ", ".join(f"{s['class']} ({s['name']})" for s in self.suspicious)
+        return f"suspicious: {names}"
+
+
+def scan(
+    model_path: str | Path,
+    data,
+    *,
+    preset: str = "auto",
+    seed: int = 0,
+    device: str = "cpu",
+    config_overrides: dict | None = None,
+    report_dir: str | Path | None = None,
+    argv: list[str] | None = None,
+    progress=None,
+) -> ScanResult:
+    """Run ULRL's unlearning phase on all clean samples and flag outlier head rows.
+
+    Args:
+        model_path: The ONNX model to scan; never modified.
+        data: :class:`~ulrl_edge.pipeline.DataOptions` for the clean samples.
+        preset: ULRL preset (``auto`` or ``paper``).
+        seed: Seed for shuffling and augmentation.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        config_overrides: ULRL settings that replace the preset's.
+        report_dir: Folder for ``report.json``; None writes none.
+        argv: The command line, for the report.
+        progress: Receives progress events.
+
+    Returns:
+        The suspicious classes (possibly none) and the report.
+    """
+    from ulrl_edge import stages
+    from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
+    from ulrl_edge.defenses.ulrl import unlearn
+    from ulrl_edge.pipeline import resolve_device
+
+    emit = progress or (lambda event: None)
+    model_path = Path(model_path)
+    report = RunReport("scan", argv=list(argv or []), method="ulrl", preset=preset, seed=seed)
+    start = time.perf_counter()
+    loaded, spec, images = stages.load_inputs(model_path, data)
+    report.source = {"path": str(model_path), "sha256": loaded.sha256}
+    model, head, parity = stages.import_checked(loaded)
+    stages.check_labels_fit(images, head.num_classes, data.source)
+    report.parity["import"] = parity.to_dict()
+    report.data = stages.describe_data(data, spec, images, images.subset(slice(0, 0)))
+
+    seed_everything(seed)
+    config = stages.make_config(get_defense("ulrl"), preset, seed, config_overrides)
+    cfg = config.resolve(len(images))
+    report.config = asdict(cfg)
+    model = model.to(resolve_device(device))
+    clean = TrainingData(images=images, spec=spec, flip=data.flip)
+    found = unlearn(model, clean, cfg, emit)
+    report.defense = found
+    report.timings = {"total": round(time.perf_counter() - start, 3)}
+
+    names = list(images.class_names) or [str(k) for k in range(head.num_classes)]
+    z = found["mad"]["z"]
+    suspicious = [
+        {"class": k, "name": names[k] if k < len(names) else str(k),
+         "delta": found["delta"][k], "z": z[k]}
+        for k in found["flagged"]
+    ]
+    report.metrics = {"suspicious": suspicious}
+    if report_dir is not None:
+        from ulrl_edge.report import write_report
+
+        write_report(report, Path(report_dir))
+    return ScanResult(suspicious, report)

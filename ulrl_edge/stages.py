@@ -1,0 +1,185 @@
+"""The stages :func:`ulrl_edge.pipeline.purify` and :func:`ulrl_edge.scan.scan` run, one
+function each, so that the pipelines read as a list of steps and each step is testable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ulrl_edge import __version__
+from ulrl_edge.config import Gate
+from ulrl_edge.errors import UnsupportedModel
+
+METADATA_KEY_PREPROCESS = "ulrl_edge.preprocess"
+METADATA_KEY_RUN = "ulrl_edge.run"
+
+
+def load_inputs(model_path: Path, data):
+    """Load the model, resolve preprocessing, and load the clean images for it."""
+    from ulrl_edge.data import load_images, resolve_spec
+    from ulrl_edge.onnx_io.load import load_model
+
+    loaded = load_model(model_path)
+    spec = resolve_spec(
+        loaded.inputs[0].shape,
+        loaded.metadata,
+        file=data.preprocess_file,
+        overrides=data.overrides,
+    )
+    images = load_images(data.source, spec, resize=data.resize)
+    return loaded, spec, images
+
+
+def import_checked(loaded):
+    """Import into PyTorch, find the head, and require output parity with onnxruntime."""
+    from ulrl_edge.head import find_head
+    from ulrl_edge.onnx_io.parity import check_parity
+    from ulrl_edge.onnx_io.to_torch import import_model
+
+    model = import_model(loaded)
+    head = find_head(model)
+    parity = check_parity(loaded, model)
+    if not parity.passed:
+        raise UnsupportedModel(
+            f"the PyTorch import does not reproduce the model's outputs ({parity.summary()})",
+            loaded.path,
+        )
+    return model, head, parity
+
+
+def check_labels_fit(images, num_classes: int, source: Path) -> None:
+    from ulrl_edge.data import check_labels
+
+    check_labels(images, num_classes)
+
+
+def split(images, verify_fraction: float, seed: int):
+    from ulrl_edge.data import stratified_split
+
+    return stratified_split(images, verify_fraction=verify_fraction, seed=seed)
+
+
+def describe_data(data, spec, purify_split, verify_split) -> dict:
+    return {
+        "source": str(data.source),
+        "preprocess": json.loads(spec.to_json()),
+        "n_purify": len(purify_split),
+        "n_verify": len(verify_split),
+        "classes": list(purify_split.class_names),
+        "flip": data.flip,
+    }
+
+
+def defend(model, method, preset, seed, device, overrides, spec, purify_split, verify_split,
+           flip, emit):
+    """Run the named defense on ``model``; returns its result and the resolved config."""
+    from dataclasses import asdict
+
+    from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
+
+    seed_everything(seed)
+    defense = get_defense(method)
+    config = make_config(defense, preset, seed, overrides)
+    clean = TrainingData(images=purify_split, spec=spec, flip=flip, holdout=verify_split)
+    model = model.to(device)
+    result = defense(model, clean, config, emit)
+    result.model.to("cpu").eval()
+    return result, asdict(config)
+
+
+def make_config(defense, preset: str, seed: int, overrides: dict | None):
+    """The defense's config for ``preset`` (a classmethod of its config class), overridden."""
+    from ulrl_edge.errors import BadInput
+
+    factory = getattr(defense.config_cls, preset, None)
+    if not callable(factory):
+        if preset != "auto":
+            raise BadInput(f"method {defense.name!r} has no preset {preset!r}")
+        factory = defense.config_cls
+    return factory().with_overrides(seed=seed, **(overrides or {}))
+
+
+def export(model, loaded, path: Path, spec, method: str, seed: int) -> None:
+    from ulrl_edge.onnx_io.to_onnx import export_model
+
+    export_model(model, loaded, path, metadata={METADATA_KEY_PREPROCESS: spec.to_json()})
+
+
+def export_parity(path: Path, model) -> dict:
+    """Parity of the written file against the torch model it came from (must pass)."""
+    from ulrl_edge.onnx_io.parity import check_parity, raise_if_failed
+
+    parity = check_parity(path, model)
+    raise_if_failed(parity, "exported model vs. purified PyTorch model")
+    return parity.to_dict()
+
+
+def measure(model_path: Path, images, spec, trigger, emit) -> dict:
+    """ACC (and ASR for a known trigger) of an ONNX file with onnxruntime."""
+    from ulrl_edge.verify import evaluate
+
+    kwargs = {}
+    if trigger is not None:
+        from ulrl_edge.data import parse_trigger
+
+        kwargs = {
+            "trigger": parse_trigger(trigger.spec),
+            "target": trigger.target,
+            "mode": trigger.mode,
+        }
+    metrics = evaluate(model_path, images, spec, progress=emit, **kwargs)
+    return metrics.to_dict()
+
+
+def judge(metrics: dict, gate: Gate) -> dict:
+    """Apply the gate: held-out accuracy may drop at most ``gate.max_acc_drop``."""
+    before, after = metrics["before"], metrics["after"]
+    drop = before["accuracy"] - after["accuracy"]
+    reasons = []
+    if drop > gate.max_acc_drop:
+        reasons.append(f"held-out accuracy dropped {drop:.3f} > {gate.max_acc_drop:.3f}")
+    asr = after.get("attack_success_rate")
+    if gate.max_asr is not None and asr is not None and asr > gate.max_asr:
+        reasons.append(f"attack success rate {asr:.3f} > {gate.max_asr:.3f}")
+    return {
+        "max_acc_drop": gate.max_acc_drop,
+        "max_asr": gate.max_asr,
+        "acc_drop": round(drop, 6),
+        "passed": not reasons,
+        "reasons": reasons,
+    }
+
+
+def run_metadata(report) -> dict[str, str]:
+    """The run summary stored in the output file: no timings, so same seed ⇒ same bytes."""
+    after = report.metrics.get("after", {})
+    before = report.metrics.get("before", {})
+    summary = {
+        "tool_version": __version__,
+        "source_sha256": report.source.get("sha256"),
+        "method": report.method,
+        "preset": report.preset,
+        "seed": report.seed,
+        "accuracy_before": before.get("accuracy"),
+        "accuracy_after": after.get("accuracy"),
+        "attack_success_rate_before": before.get("attack_success_rate"),
+        "attack_success_rate_after": after.get("attack_success_rate"),
+        "flagged_neurons": report.defense.get("flagged"),
+        "gate_passed": report.gate.get("passed"),
+    }
+    return {METADATA_KEY_RUN: json.dumps(summary, sort_keys=True, default=str)}
+
+
+def finalise(candidate: Path, out_path: Path, report) -> None:
+    """Write the verified candidate to ``out_path`` with the run summary in its metadata."""
+    import onnx
+
+    from ulrl_edge.onnx_io.load import sha256_file
+    from ulrl_edge.onnx_io.to_onnx import write_atomically
+
+    proto = onnx.load(str(candidate))
+    for key, value in run_metadata(report).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_atomically(proto.SerializeToString(deterministic=True), out_path)
+    report.output = {"path": str(out_path), "sha256": sha256_file(out_path)}
