@@ -61,6 +61,14 @@ ReportOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--report", help="Folder for report.json.", show_default=False),
 ]
+SetOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--set", metavar="KEY=VALUE", show_default=False, rich_help_panel=PANEL,
+        help="Override one defense setting (repeatable), e.g. --set relearn_epochs=10; "
+        "see --print-config for the names.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -76,3 +84,15 @@ def data_options(clean: Path, preprocess, flip: bool, verify_fraction: float = 0
         flip=flip,
         verify_fraction=verify_fraction,
     )
+
+
+def config_overrides(method: str, settings: list[str] | None, **flags) -> dict:
+    """``--set`` pairs for ``method``'s config plus the dedicated flags that were given."""
+    from ulrl_edge.defenses import get_defense
+    from ulrl_edge.settings import parse_overrides
+
+    entry = get_defense(method)
+    overrides = parse_overrides(entry.config_cls, list(settings or []))
+    names = {f for f in entry.config_cls.__dataclass_fields__}
+    overrides.update({k: v for k, v in flags.items() if v is not None and k in names})
+    return overrides

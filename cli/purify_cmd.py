@@ -22,6 +22,8 @@ from ulrl_edge.cli.defense_options import (
     PresetOpt,
     ReportOpt,
     SeedOpt,
+    SetOpt,
+    config_overrides,
     data_options,
 )
 from ulrl_edge.cli.main import app
@@ -49,6 +51,7 @@ def purify(
     device: DeviceOpt = "cpu",
     max_suspicious: MaxSuspiciousOpt = None,
     flip: FlipOpt = False,
+    settings: SetOpt = None,
     report: ReportOpt = None,
     trigger: Optional[str] = typer.Option(  # noqa: UP045
         None, "--trigger", help="A known trigger, to measure ASR before/after (never used "
@@ -98,7 +101,7 @@ def purify(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
-                config_overrides={"max_suspicious": max_suspicious} if method == "ulrl" else {},
+                config_overrides=config_overrides(method, settings, max_suspicious=max_suspicious),
                 trigger=known,
                 gate=Gate(max_acc_drop=max_acc_drop),
                 report_dir=report,

@@ -17,6 +17,8 @@ from ulrl_edge.cli.defense_options import (
     PresetOpt,
     ReportOpt,
     SeedOpt,
+    SetOpt,
+    config_overrides,
     data_options,
 )
 from ulrl_edge.cli.main import app
@@ -34,6 +36,7 @@ def scan(
     device: DeviceOpt = "cpu",
     max_suspicious: MaxSuspiciousOpt = None,
     flip: FlipOpt = False,
+    settings: SetOpt = None,
     report: ReportOpt = None,
     fail_on_suspicious: bool = typer.Option(
         False, "--fail-on-suspicious", help="Exit 1 when any class is flagged."),
@@ -60,7 +63,7 @@ def scan(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
-                config_overrides={"max_suspicious": max_suspicious},
+                config_overrides=config_overrides("ulrl", settings, max_suspicious=max_suspicious),
                 report_dir=report,
                 argv=["ulrl-edge", *sys.argv[1:]],
                 progress=progress,

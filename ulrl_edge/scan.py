@@ -64,6 +64,7 @@ def scan(
     from ulrl_edge import stages
     from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
     from ulrl_edge.defenses.ulrl import unlearn
+    from ulrl_edge.head import logits_module
     from ulrl_edge.pipeline import resolve_device
 
     emit = progress or (lambda event: None)
@@ -81,7 +82,7 @@ def scan(
     config = stages.make_config(get_defense("ulrl"), preset, seed, config_overrides)
     cfg = config.resolve(len(images))
     report.config = asdict(cfg)
-    model = model.to(resolve_device(device))
+    model = logits_module(model).to(resolve_device(device))  # cross-entropy needs logits
     clean = TrainingData(images=images, spec=spec, flip=data.flip)
     found = unlearn(model, clean, cfg, emit)
     report.defense = found

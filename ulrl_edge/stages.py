@@ -3,6 +3,7 @@ function each, so that the pipelines read as a list of steps and each step is te
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -76,13 +77,21 @@ def defend(model, method, preset, seed, device, overrides, spec, purify_split, v
     from dataclasses import asdict
 
     from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
+    from ulrl_edge.head import logits_module
 
     seed_everything(seed)
     defense = get_defense(method)
     config = make_config(defense, preset, seed, overrides)
     clean = TrainingData(images=purify_split, spec=spec, flip=flip, holdout=verify_split)
     model = model.to(device)
-    result = defense(model, clean, config, emit)
+    # Cross-entropy needs logits: train a view without the vendor's trailing Softmax, then
+    # put the trained weights back into the full graph so the export keeps its contract.
+    view = logits_module(model)
+    result = defense(view, clean, config, emit)
+    if view is not model:
+        full = copy.deepcopy(model)
+        full.load_state_dict(result.model.state_dict())
+        result.model = full
     result.model.to("cpu").eval()
     return result, asdict(config)
 

@@ -161,20 +161,30 @@ class OrtRunner:
             if self.static_batch and rows < step:  # pad to the fixed batch size
                 pad = np.zeros((step - rows, *batch.shape[1:]), dtype=batch.dtype)
                 batch = np.concatenate([batch, pad])
-            feed = {self.input_name: np.ascontiguousarray(batch, dtype=dtype)}
-            try:
-                out = self.session.run([self.output_name], feed)[0]
-            except Exception as err:  # onnxruntime's pybind errors
-                raise BadInput(
-                    f"onnxruntime failed on an input of shape {list(batch.shape)}: {_short(err)}",
-                    self.path,
-                ) from None
-            outputs.append(self._logits(np.asarray(out))[:rows])
+            out = self._run_batch(np.ascontiguousarray(batch, dtype=dtype))
+            outputs.append(self._logits(out)[:rows])
             if on_batch is not None:
                 on_batch(min(start + step, n), n)
         if not outputs:
             return np.zeros((0, self.num_classes or 0), dtype=np.float32)
         return np.concatenate(outputs).astype(np.float32, copy=False)
+
+    def _run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """One session run; a graph that declares a dynamic batch but freezes it inside (a
+        Paddle Reshape to [1, K]) fails on a batch, so such a batch is run row by row."""
+        try:
+            return np.asarray(self.session.run([self.output_name], {self.input_name: batch})[0])
+        except Exception as err:  # onnxruntime's pybind errors
+            if len(batch) > 1 and not self.static_batch:
+                try:
+                    rows = [self._run_batch(batch[i : i + 1]) for i in range(len(batch))]
+                    return np.concatenate(rows)
+                except BadInput:
+                    pass
+            raise BadInput(
+                f"onnxruntime failed on an input of shape {list(batch.shape)}: {_short(err)}",
+                self.path,
+            ) from None
 
     def _logits(self, out: np.ndarray) -> np.ndarray:
         """N×K from N×K, N×K×1×1 (conv heads) or similar; argmax is all that is used."""

@@ -1,0 +1,134 @@
+"""purify and scan through the CLI, on really backdoored tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.fixtures.backdoor import cached_case
+
+BADNETS = "badnets:size=3,pos=br"
+
+
+def _write_npz(path, images, n=None, seed=0):
+    index = np.arange(len(images))
+    if n is not None:
+        index = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    np.savez(path, x=np.round(images.x[index] * 255).astype(np.uint8), y=images.y[index])
+    return path
+
+
+@pytest.fixture(scope="module")
+def badnets_case():
+    return cached_case(BADNETS)
+
+
+@pytest.fixture
+def clean_npz(tmp_path, badnets_case):
+    return _write_npz(tmp_path / "clean.npz", badnets_case.data["clean_train"], n=300)
+
+
+def _io(path):
+    model = onnx.load(str(path))
+    return [
+        (v.name, v.type.tensor_type.elem_type,
+         [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+        for v in list(model.graph.input) + list(model.graph.output)
+    ]
+
+
+def test_purify_removes_backdoor_and_keeps_contract(run_cli, tmp_path, badnets_case, clean_npz):
+    out = tmp_path / "purified.onnx"
+    before_bytes = badnets_case.onnx_path.read_bytes()
+    result = run_cli([
+        "purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out,
+        "--trigger", BADNETS, "--target", "0", "--report", tmp_path / "rep", "--json",
+    ])
+    summary = json.loads(result.stdout)
+    assert summary["before"]["attack_success_rate"] >= 0.9
+    assert summary["after"]["attack_success_rate"] <= 0.10
+    assert summary["before"]["accuracy"] - summary["after"]["accuracy"] <= 0.03
+    assert 0 in summary["flagged"]
+    assert _io(out) == _io(badnets_case.onnx_path)
+    assert badnets_case.onnx_path.read_bytes() == before_bytes
+
+    # What was measured on the held-out split also holds on the separate test images.
+    test = _write_npz(tmp_path / "test.npz", badnets_case.data["test"])
+    verified = json.loads(run_cli([
+        "verify", out, "--data", test, "--trigger", BADNETS, "--target", "0", "--json",
+    ]).stdout)
+    assert verified["attack_success_rate"] <= 0.10
+
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["source"]["sha256"] == summary["source_sha256"]
+    assert report["output"]["sha256"] == summary["output_sha256"]
+    assert report["seed"] == 0 and report["method"] == "ulrl"
+    run_meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    stamped = json.loads(run_meta["ulrl_edge.run"])
+    assert stamped["source_sha256"] == summary["source_sha256"]
+    assert stamped["accuracy_after"] == summary["after"]["accuracy"]
+    assert "ulrl_edge.preprocess" in run_meta
+
+
+def test_scan_names_the_target(run_cli, badnets_case, clean_npz):
+    result = run_cli(["scan", badnets_case.onnx_path, "--clean", clean_npz, "--json"])
+    found = json.loads(result.stdout)
+    assert [s["class"] for s in found["suspicious"]][:1] == [0]
+    run_cli(
+        ["scan", badnets_case.onnx_path, "--clean", clean_npz, "--fail-on-suspicious"],
+        expect_exit=1,
+    )
+
+
+def test_scan_flags_nothing_on_a_clean_model(run_cli, tmp_path):
+    case = cached_case(None)
+    clean = _write_npz(tmp_path / "clean.npz", case.data["clean_train"], n=300)
+    found = json.loads(run_cli(["scan", case.onnx_path, "--clean", clean, "--json"]).stdout)
+    assert found["suspicious"] == []
+
+
+def test_output_equal_to_input_is_refused(run_cli, tmp_path, badnets_case, clean_npz):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(badnets_case.onnx_path.read_bytes())
+    before = model.read_bytes()
+    result = run_cli(["purify", model, "--clean", clean_npz, "-o", model], expect_exit=3)
+    assert "input model" in result.stderr and str(model) in result.stderr
+    assert result.stderr.count("\n") == 2  # the error line and the closing FAILED line
+    assert model.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.npz", "model.onnx"]
+
+
+def test_failed_gate_keeps_output_and_exits_1_unless_forced(
+    run_cli, tmp_path, badnets_case, clean_npz
+):
+    # A learning rate far too high wrecks accuracy: the gate must catch it.
+    wreck = ["--set", "relearn_lr=5", "--set", "relearn_epochs=2", "--set", "unlearn_epochs=1"]
+    out = tmp_path / "bad.onnx"
+    args = ["purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out, *wreck]
+    result = run_cli(args, expect_exit=1)
+    assert "verification gate failed" in result.stderr and out.exists()
+    out.unlink()
+    run_cli([*args, "--force"], expect_exit=0)
+    assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--trigger", "nonsense:x=1"], "trigger"),
+        (["--set", "relearn_epoch=3"], "relearn_epochs"),
+        (["--method", "nope"], "nope"),
+    ],
+)
+def test_bad_options_are_bad_input(run_cli, tmp_path, badnets_case, clean_npz, extra, message):
+    out = tmp_path / "out.onnx"
+    result = run_cli(
+        ["purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out, "--target", "0",
+         *extra],
+        expect_exit=3,
+    )
+    assert message in result.stderr
+    assert not out.exists()
