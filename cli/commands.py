@@ -6,6 +6,7 @@ A command module does ``from ulrl_edge.cli.main import app`` and decorates its f
 
 from ulrl_edge.cli import (  # noqa: F401
     demo_cmd,
+    export_cmd,
     inspect_cmd,
     purify_cmd,
     roundtrip_cmd,

@@ -170,4 +170,4 @@ def print_summary(result) -> None:
     console.print(f"gate (max ACC drop {rep.gate['max_acc_drop']:.3f}): {verdict}")
     console.print(f"purified model: {result.output_path}")
     if result.report_path:
-        console.print(f"report: {result.report_path}")
+        console.print(f"report: {result.report_path.with_name('report.html')} (and report.json)")

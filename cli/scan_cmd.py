@@ -85,5 +85,7 @@ def scan(
                 console.print(f"class {s['class']} ({s['name']}): Δ {s['delta']:.4g}, "
                               f"z {s['z'] if s['z'] is None else round(s['z'], 2)}")
             console.print(result.verdict)
+            if report is not None:
+                console.print(f"report: {report / 'report.html'} (and report.json)")
         if fail_on_suspicious and result.suspicious:
             raise CheckFailed(f"{model}: {result.verdict}")

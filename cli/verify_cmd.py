@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,9 @@ def verify(
         Runtime.ort_cpu, "--runtime", help="onnxruntime execution provider."
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per batch."),
+    report: Path = typer.Option(
+        None, "--report", help="Folder for report.json and report.html.", show_default=False
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     *,
     preprocess: PreprocessFlags,
@@ -67,10 +73,11 @@ def verify(
             raise UsageError("--target is only used with --trigger")
         if parsed is not None and mode is Mode.all2one and target is None:
             raise BadInput("--trigger needs --target K, the class the attack aims at")
-        load_model(model)  # the size and external-data checks every command applies
+        loaded = load_model(model)  # the size and external-data checks every command applies
         runner = OrtRunner(model, runtime.value)
         spec = preprocess.resolve(runner.input_shape, runner.metadata, model=model)
         images = load_images(data, spec, resize=preprocess.resize)
+        started = time.perf_counter()
         metrics = _run_with_progress(
             evaluate,
             runner,
@@ -82,8 +89,24 @@ def verify(
             runtime=runtime.value,
             batch_size=batch_size,
         )
+        report_path = None
+        if report is not None:
+            from ulrl_edge.report import verify_report, write_report
+
+            report_path = write_report(
+                verify_report(
+                    model, data, metrics.to_dict(), sha256=loaded.sha256,
+                    preprocess=json.loads(spec.to_json()), runtime=runtime.value,
+                    batch_size=batch_size, seconds=time.perf_counter() - started,
+                    argv=["ulrl-edge", *sys.argv[1:]],
+                ),
+                report,
+            )
         if as_json:
-            emit_json({**metrics.to_dict(), "model": str(model), "data": str(data)})
+            emit_json({
+                **metrics.to_dict(), "model": str(model), "data": str(data),
+                "report": str(report_path) if report_path else None,
+            })
             return
         lines = [
             _rate_line(
@@ -106,6 +129,8 @@ def verify(
                     "triggered images",
                 )
             )
+        if report_path is not None:
+            lines.append(f"report: {report_path.with_name('report.html')} (and report.json)")
         typer.echo("\n".join(lines))
 
 

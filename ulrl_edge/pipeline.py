@@ -6,8 +6,6 @@ What ships is what is measured: metrics are computed with onnxruntime on the exp
 
 from __future__ import annotations
 
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from pathlib import Path
 
 from ulrl_edge.config import Gate
 from ulrl_edge.errors import BadInput
-from ulrl_edge.report import RunReport
+from ulrl_edge.report import RunReport, peak_memory_mb
 
 ProgressFn = Callable[[dict], None]
 
@@ -59,12 +57,6 @@ class PurifyResult:
     report: RunReport
     report_path: Path | None
     gate_passed: bool
-
-
-def _peak_rss_mb() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def resolve_device(device: str) -> str:
@@ -188,7 +180,7 @@ def purify(
             }
         report.gate = stages.judge(report.metrics, gate)
         report.timings = dict(watch.seconds)
-        report.peak_memory_mb = {"rss": round(_peak_rss_mb(), 1)}
+        report.peak_memory_mb = peak_memory_mb()
         stages.finalise(candidate, out_path, report)
     report.timings = dict(watch.seconds)
     report_path = None

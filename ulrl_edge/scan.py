@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ulrl_edge.report import RunReport
+from ulrl_edge.report import RunReport, peak_memory_mb
 
 
 @dataclass
@@ -84,9 +84,12 @@ def scan(
     report.config = asdict(cfg)
     model = logits_module(model).to(resolve_device(device))  # cross-entropy needs logits
     clean = TrainingData(images=images, spec=spec, flip=data.flip)
+    t_unlearn = time.perf_counter()
     found = unlearn(model, clean, cfg, emit)
     report.defense = found
-    report.timings = {"total": round(time.perf_counter() - start, 3)}
+    report.timings = {"unlearn": round(time.perf_counter() - t_unlearn, 3),
+                      "total": round(time.perf_counter() - start, 3)}
+    report.peak_memory_mb = peak_memory_mb()
 
     names = list(images.class_names) or [str(k) for k in range(head.num_classes)]
     z = found["mad"]["z"]

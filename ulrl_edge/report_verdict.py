@@ -1,0 +1,179 @@
+"""The verdict a person reads first: was the backdoor removed, was accuracy kept, did the
+gate pass. Derived from a report dict (``report.json``); nothing here is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Without a gate on the ASR, an attack that still succeeds on at most this share of the
+# triggered images counts as removed (a clean 10-class model sends a few images anywhere).
+ASR_REMOVED = 0.10
+_RANK = {"bad": 3, "warn": 2, "good": 1, "info": 0}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the verdict: ``status`` is good, bad, warn or info."""
+
+    status: str
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The headline, its overall status (the worst finding's) and the findings."""
+
+    headline: str
+    status: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+def pct(value) -> str:
+    """0.858 → ``85.8%``; None → ``—``."""
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def class_label(report: dict, k) -> str:
+    """``0 (t-shirt_top)`` for class index k, from the report's class names."""
+    names = (report.get("data") or {}).get("classes") or []
+    if k is None:
+        return "—"
+    if isinstance(k, int) and 0 <= k < len(names) and str(names[k]) != str(k):
+        return f"{k} ({names[k]})"
+    return str(k)
+
+
+def _worst(findings: list[Finding]) -> str:
+    return max((f.status for f in findings), key=_RANK.__getitem__, default="info")
+
+
+def verdict(report: dict) -> Verdict:
+    """The verdict for a purify, scan or verify report."""
+    command = report.get("command")
+    if command == "scan":
+        return _scan(report)
+    if command == "verify":
+        return _verify(report)
+    return _purify(report)
+
+
+def _asr_finding(report: dict, before: dict, after: dict | None, limit: float) -> Finding:
+    b = before.get("attack_success_rate")
+    a = after.get("attack_success_rate") if after is not None else None
+    target = class_label(report, before.get("target"))
+    if b is None:
+        return Finding("info", "Backdoor: not measured",
+                       "No trigger was given (--trigger, --target), so the attack success "
+                       "rate could not be measured.")
+    if b <= limit:
+        return Finding("warn", "The given trigger does not work on the original model",
+                       f"Only {pct(b)} of triggered images went to class {target}. Either this "
+                       "model has no such backdoor or the trigger or target is wrong, so this "
+                       "run cannot show that a backdoor was removed.")
+    if a is None:
+        return Finding("bad", "Backdoor present",
+                       f"The trigger sends {pct(b)} of images to class {target}.")
+    if a <= limit:
+        return Finding("good", "Backdoor removed",
+                       f"The trigger now sends {pct(a)} of images to class {target} "
+                       f"(before: {pct(b)}; counted as removed at or below {pct(limit)}).")
+    return Finding("bad", "Backdoor NOT removed",
+                   f"The trigger still sends {pct(a)} of images to class {target} "
+                   f"(before: {pct(b)}; removed means at or below {pct(limit)}).")
+
+
+def _purify(report: dict) -> Verdict:
+    metrics = report.get("metrics") or {}
+    before, after = metrics.get("before") or {}, metrics.get("after") or {}
+    gate = report.get("gate") or {}
+    limit = gate.get("max_asr")
+    findings = [_asr_finding(report, before, after, ASR_REMOVED if limit is None else limit)]
+    drop, allowed = gate.get("acc_drop"), gate.get("max_acc_drop")
+    if drop is not None and allowed is not None:
+        change = (f"Clean accuracy {pct(before.get('accuracy'))} → {pct(after.get('accuracy'))}"
+                  f" ({-100 * drop:+.1f} points; the gate allows a drop of {100 * allowed:.1f}).")
+        ok = drop <= allowed
+        findings.append(Finding("good" if ok else "bad",
+                                "Accuracy kept" if ok else "Accuracy dropped too much", change))
+    if "passed" in gate:
+        if gate["passed"]:
+            findings.append(Finding("good", "Verification gate passed",
+                                    "Measured with onnxruntime on the written file."))
+        else:
+            reasons = "; ".join(gate.get("reasons") or []) or "see the gate settings"
+            reasons = reasons[:1].upper() + reasons[1:]
+            findings.append(Finding("bad", "Verification gate FAILED",
+                                    f"{reasons}. The output file was kept for review."))
+    findings.append(_what_was_done(report))
+    status = _worst(findings)
+    headline = {
+        "bad": "Problems found: do not ship the purified model as it is",
+        "warn": "Passed, with a caveat: read below",
+    }.get(status, "The purified model passed every check")
+    return Verdict(headline, status, findings)
+
+
+def _what_was_done(report: dict) -> Finding:
+    defense = report.get("defense") or {}
+    data = report.get("data") or {}
+    n = defense.get("num_samples", data.get("n_purify"))
+    method = report.get("method") or defense.get("method")
+    if method != "ulrl":
+        return Finding("info", f"What was done: {method}",
+                       f"The {method} defense ran" + (f" on {n} clean images." if n else "."))
+    flagged = defense.get("flagged") or []
+    cfg = defense.get("config") or {}
+    runs, agree = cfg.get("unlearn_runs", 1), cfg.get("unlearn_agreement", 1)
+    epochs = len((defense.get("relearn") or {}).get("curve") or [])
+    vote = f" in at least {agree} of {runs} unlearning runs" if runs > 1 else ""
+    if flagged:
+        names = ", ".join(class_label(report, k) for k in flagged)
+        found = f"ULRL flagged the output neuron of class {names}{vote} and re-initialised it"
+    else:
+        found = (f"ULRL flagged no output neuron{vote}, so nothing was re-initialised and "
+                 "relearning was a plain fine-tune")
+    images = f" on {n} clean images" if n else ""
+    return Finding("info", "What was done", f"{found}; it then trained {epochs} epochs{images}.")
+
+
+def _scan(report: dict) -> Verdict:
+    suspicious = (report.get("metrics") or {}).get("suspicious") or []
+    threshold = ((report.get("defense") or {}).get("mad") or {}).get("threshold", 3.5)
+    if not suspicious:
+        finding = Finding("info", "No output neuron was a consistent outlier",
+                          "No class stood out while the model was made to forget. A scan is a "
+                          "screening test and can miss a backdoor; if you know the trigger, "
+                          "measure it with ulrl-edge verify --trigger.")
+        return Verdict("No suspicious class found", "info", [finding])
+    findings = []
+    for s in suspicious:
+        z = "∞" if s.get("z") is None else f"{s['z']:.1f}"
+        findings.append(Finding(
+            "warn", f"Class {class_label(report, s.get('class'))} looks like a backdoor target",
+            f"Its output neuron moved far more than the others (robust z = {z}, threshold "
+            f"{threshold}). Run ulrl-edge purify to remove it."))
+    return Verdict("Suspicious: this model may carry a backdoor", "warn", findings)
+
+
+def _verify(report: dict) -> Verdict:
+    measured = (report.get("metrics") or {}).get("measured") or {}
+    ci = (measured.get("ci95") or {}).get("accuracy") or [None, None]
+    findings = [Finding("info", f"Clean accuracy {pct(measured.get('accuracy'))}",
+                        f"95% interval {pct(ci[0])} to {pct(ci[1])}, on "
+                        f"{measured.get('n', 0)} images.")]
+    asr = measured.get("attack_success_rate")
+    if asr is not None:
+        target = class_label(report, measured.get("target"))
+        works = asr > ASR_REMOVED
+        findings.append(Finding(
+            "bad" if works else "good",
+            "The trigger works: backdoor present" if works else "The trigger has no effect",
+            f"{pct(asr)} of {measured.get('n_triggered', 0)} triggered images go to class "
+            f"{target} (no effect means at or below {pct(ASR_REMOVED)})."))
+        headline = ("This model responds to the trigger" if works
+                    else "The trigger does not control this model")
+    else:
+        headline = f"Clean accuracy {pct(measured.get('accuracy'))}"
+    return Verdict(headline, _worst(findings), findings)
