@@ -60,4 +60,5 @@ def demo(
         flagged = purified.report.defense.get("flagged")
         console.print(f"suspicious classes re-initialised: {flagged or 'none'}")
         console.print(f"purified model: {purified.output_path}")
-        console.print(f"report: {purified.report_path.with_name('report.html')} (open it in a browser)")
+        html = purified.report_path.with_name("report.html")
+        console.print(f"report: {html} (open it in a browser)")

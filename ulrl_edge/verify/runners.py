@@ -198,6 +198,19 @@ class OrtRunner:
         return out
 
 
+ENGINE_RUNTIME = "tensorrt"  # a serialized TensorRT engine, run without onnxruntime
+RUNTIME_CHOICES: tuple[str, ...] = (*RUNTIMES, ENGINE_RUNTIME)
+
+
+def open_runner(path: str | Path, runtime: str = "ort-cpu", **kwargs: Any) -> OrtRunner:
+    """An onnxruntime runner for ``ort-*`` runtimes, an engine runner for ``tensorrt``."""
+    if runtime == ENGINE_RUNTIME:
+        from ulrl_edge.verify.engine_runner import EngineRunner
+
+        return EngineRunner(path, **kwargs)
+    return OrtRunner(path, runtime, **kwargs)
+
+
 def predict(
     onnx_path: str | Path | OrtRunner,
     model_input: np.ndarray,
@@ -210,8 +223,8 @@ def predict(
     Args:
         onnx_path: The model file, or an :class:`OrtRunner` already open.
         model_input: The tensor the model takes (already preprocessed, its layout).
-        runtime: ``ort-cpu``, ``ort-cuda`` or ``ort-trt``.
+        runtime: ``ort-cpu``, ``ort-cuda``, ``ort-trt`` or ``tensorrt`` (an engine file).
         batch_size: Rows per onnxruntime call.
     """
-    runner = onnx_path if isinstance(onnx_path, OrtRunner) else OrtRunner(onnx_path, runtime)
+    runner = onnx_path if isinstance(onnx_path, OrtRunner) else open_runner(onnx_path, runtime)
     return runner.run(np.asarray(model_input), batch_size=batch_size)
