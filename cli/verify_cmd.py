@@ -20,6 +20,7 @@ class Runtime(str, Enum):
     ort_cpu = "ort-cpu"
     ort_cuda = "ort-cuda"
     ort_trt = "ort-trt"
+    tensorrt = "tensorrt"
 
 
 class Mode(str, Enum):
@@ -44,7 +45,8 @@ def verify(
     target: int = typer.Option(None, "--target", help="The attack's target class (all2one)."),
     mode: Mode = typer.Option(Mode.all2one, "--mode", help="Attack mapping for the ASR."),
     runtime: Runtime = typer.Option(
-        Runtime.ort_cpu, "--runtime", help="onnxruntime execution provider."
+        Runtime.ort_cpu, "--runtime",
+        help="onnxruntime execution provider, or tensorrt to run a TensorRT engine file."
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per batch."),
     report: Path = typer.Option(
@@ -66,15 +68,17 @@ def verify(
         from ulrl_edge.data import load_images, parse_trigger
         from ulrl_edge.errors import BadInput, UsageError
         from ulrl_edge.onnx_io.load import load_model
-        from ulrl_edge.verify import OrtRunner, evaluate
+        from ulrl_edge.verify import evaluate
+        from ulrl_edge.verify.runners import open_runner
 
         parsed = parse_trigger(trigger) if trigger is not None else None
         if parsed is None and target is not None:
             raise UsageError("--target is only used with --trigger")
         if parsed is not None and mode is Mode.all2one and target is None:
             raise BadInput("--trigger needs --target K, the class the attack aims at")
-        loaded = load_model(model)  # the size and external-data checks every command applies
-        runner = OrtRunner(model, runtime.value)
+        # An engine is not an ONNX file; every ONNX model gets the size and external-data checks.
+        sha256 = None if runtime is Runtime.tensorrt else load_model(model).sha256
+        runner = open_runner(model, runtime.value)
         spec = preprocess.resolve(runner.input_shape, runner.metadata, model=model)
         images = load_images(data, spec, resize=preprocess.resize)
         started = time.perf_counter()
@@ -95,7 +99,7 @@ def verify(
 
             report_path = write_report(
                 verify_report(
-                    model, data, metrics.to_dict(), sha256=loaded.sha256,
+                    model, data, metrics.to_dict(), sha256=sha256,
                     preprocess=json.loads(spec.to_json()), runtime=runtime.value,
                     batch_size=batch_size, seconds=time.perf_counter() - started,
                     argv=["ulrl-edge", *sys.argv[1:]],
