@@ -32,6 +32,11 @@ from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
 CHECK = "Verification"
 
 
+class OutFormat(str, Enum):
+    onnx = "onnx"
+    tensorrt = "tensorrt"
+
+
 class Mode(str, Enum):
     all2one = "all2one"
     all2all = "all2all"
@@ -65,6 +70,12 @@ def purify(
         help="Gate: largest accepted drop of held-out clean accuracy.", rich_help_panel=CHECK),
     force: bool = typer.Option(False, "--force", help="Exit 0 even when the gate fails.",
                                rich_help_panel=CHECK),
+    out_format: OutFormat = typer.Option(
+        OutFormat.onnx, "--format", rich_help_panel="Export",
+        help="onnx: the purified ONNX file; tensorrt: also a TensorRT engine beside it "
+        "(OUT with .engine), checked against the ONNX file on the clean samples."),
+    fp16: bool = typer.Option(False, "--fp16", rich_help_panel="Export",
+                              help="With --format tensorrt: build an fp16 engine."),
     as_json: JsonOpt = False,
     *,
     preprocess: PreprocessFlags,
@@ -92,6 +103,12 @@ def purify(
             from ulrl_edge.data import parse_trigger
 
             parse_trigger(trigger)  # a bad spec fails now, not after purification
+        if out_format is OutFormat.tensorrt:
+            from ulrl_edge.export.trt_env import import_tensorrt
+
+            import_tensorrt()  # fail now (exit 5), not after minutes of purification
+        elif fp16:
+            raise BadInput("--fp16 needs --format tensorrt")
         with progress_printer() as progress:
             result = run_purify(
                 model,
@@ -109,10 +126,18 @@ def purify(
                 progress=progress,
             )
         rep = result.report
+        engine = None
+        if out_format is OutFormat.tensorrt:
+            engine = build_engine_for(result, clean, preprocess, fp16)
         if as_json:
-            emit_json(summary_dict(result))
+            emit_json({**summary_dict(result), "engine": engine.to_dict() if engine else None})
         else:
             print_summary(result)
+            if engine is not None:
+                info(f"TensorRT engine ({engine.precision}): {engine.output}; parity with the "
+                     f"ONNX file: {'passed' if engine.passed else 'FAILED'}")
+        if engine is not None:
+            engine.raise_if_failed()
         if not result.gate_passed:
             reasons = "; ".join(rep.gate["reasons"])
             message = f"verification gate failed: {reasons}; output kept at {result.output_path}"
@@ -120,6 +145,23 @@ def purify(
                 info(f"[yellow]warning:[/] {message} (--force)")
             else:
                 raise CheckFailed(message + " (use --force to accept)")
+
+
+def build_engine_for(result, clean, preprocess, fp16: bool):
+    """Build a TensorRT engine of the purified file and check it on the clean samples."""
+    from ulrl_edge.data.preprocess import PreprocessSpec
+    from ulrl_edge.export.exporter import export
+
+    spec_json = result.report.data["preprocess"]
+    return export(
+        result.output_path,
+        result.output_path.with_suffix(".engine"),
+        format="tensorrt",
+        spec=PreprocessSpec.from_dict(spec_json),
+        data=clean,
+        resize=preprocess.resize,
+        fp16=fp16,
+    )
 
 
 def summary_dict(result) -> dict:

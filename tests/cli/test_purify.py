@@ -132,3 +132,21 @@ def test_bad_options_are_bad_input(run_cli, tmp_path, badnets_case, clean_npz, e
     )
     assert message in result.stderr
     assert not out.exists()
+
+
+def test_tensorrt_format_without_tensorrt_fails_before_any_work(
+    run_cli, tmp_path, badnets_case, clean_npz, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # importing it fails, as without it
+    out = tmp_path / "p.onnx"
+    result = run_cli(
+        ["purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out,
+         "--format", "tensorrt"],
+        expect_exit=5,
+    )
+    assert "pip install 'ulrl-edge[tensorrt]'" in result.stderr
+    assert "relearning" not in result.stderr and not out.exists()
+    run_cli(["purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out, "--fp16"],
+            expect_exit=3)
