@@ -1,0 +1,97 @@
+"""ULRL presets: the paper preset equals the reference numbers; overrides; resolution."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict
+
+import pytest
+
+from ulrl_edge.defenses.ft import FTConfig
+from ulrl_edge.defenses.ulrl import ULRLConfig
+from ulrl_edge.errors import BadInput
+
+# Every field of the reference (ULRL.md, config/defense/ulrl/config.yaml, trainer_cls.py).
+PAPER = {
+    "preset": "paper",
+    "seed": 0,
+    "batch_size": 128,
+    "augment": True,
+    "unlearn_lr": 0.01,
+    "unlearn_momentum": 0.9,
+    "unlearn_weight_decay": 5e-4,
+    "unlearn_milestones": (10, 20),
+    "unlearn_gamma": 0.1,
+    "unlearn_clip_norm": 20.0,
+    "unlearn_epochs": 20,
+    "unlearn_stop_acc": 0.20,
+    "unlearn_check": "epoch",
+    "unlearn_runs": 1,
+    "unlearn_agreement": 1,
+    "score": "l1",
+    "mad_threshold": 3.5,
+    "max_suspicious": 2,
+    "rank": "z",  # documented deviation; rank="index" is the reference's quirk
+    "reinit": True,
+    "relearn_lr": 0.005,
+    "relearn_momentum": 0.9,
+    "relearn_weight_decay": 0.0,
+    "relearn_epochs": 20,
+    "relearn_t_max": 20,
+    "relearn_alpha": 0.7,
+    "penalty": "cos",
+    "relearn_bn": "train",
+    "relearn_balanced": False,
+    "relearn_acc_after_step": True,
+}
+
+
+def test_paper_preset_is_the_reference_exactly():
+    cfg = ULRLConfig.paper()
+    assert asdict(cfg) == PAPER
+    # Nothing is left to the data: resolving changes no field, whatever the sample count.
+    assert asdict(cfg.resolve(500)) == PAPER
+    assert asdict(cfg.resolve(37)) == PAPER
+
+
+def test_paper_can_be_made_fully_faithful():
+    assert ULRLConfig.paper(rank="index").rank == "index"
+
+
+def test_auto_resolves_from_the_sample_count():
+    auto = ULRLConfig.auto()
+    assert auto.preset == "auto" and auto.batch_size is None and auto.unlearn_lr is None
+    small, large = auto.resolve(300), auto.resolve(50_000)
+    assert small.batch_size < large.batch_size <= 128
+    assert small.unlearn_lr is not None and small.relearn_t_max == small.relearn_epochs
+    assert ULRLConfig() == ULRLConfig()  # frozen, comparable
+
+
+def test_overrides_change_fields_and_ignore_none():
+    cfg = ULRLConfig.paper().with_overrides(max_suspicious=1, seed=7, relearn_epochs=None)
+    assert (cfg.max_suspicious, cfg.seed, cfg.relearn_epochs) == (1, 7, 20)
+    assert ULRLConfig.paper(unlearn_milestones=[5, 8]).unlearn_milestones == (5, 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"no_such": 1},
+        {"max_suspicious": -1},
+        {"penalty": "l2"},
+        {"unlearn_agreement": 5},
+        {"relearn_lr": 0.0},
+        {"rank": "size"},
+    ],
+)
+def test_bad_overrides_are_bad_input(bad):
+    with pytest.raises(BadInput):
+        ULRLConfig.auto().with_overrides(**bad)
+
+
+def test_ft_config_overrides():
+    assert FTConfig().with_overrides(lr=0.01).lr == 0.01
+    with pytest.raises(BadInput):
+        FTConfig().with_overrides(alpha=1)

@@ -1,0 +1,88 @@
+"""Seeded runs repeat bit for bit; the input model is never changed; details are complete."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ulrl_edge.defenses import get_defense, seed_everything
+from ulrl_edge.defenses.ft import FTConfig
+from ulrl_edge.defenses.ulrl import ULRLConfig
+
+QUICK = {"unlearn_epochs": 3, "relearn_epochs": 2}
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("preset", ["paper", "auto"])
+def test_same_seed_same_weights(backdoored_lab, preset):
+    data = backdoored_lab.training_data()
+    cfg = getattr(ULRLConfig, preset)(**QUICK)
+    run = get_defense("ulrl")
+    first = run(backdoored_lab.model, data, cfg)
+    second = run(backdoored_lab.model, data, cfg)
+    assert _same(first.model, second.model)
+    assert first.details["unlearn"]["delta"] == second.details["unlearn"]["delta"]
+    other = run(backdoored_lab.model, data, cfg.with_overrides(seed=1))
+    assert not _same(first.model, other.model)
+
+
+def test_input_model_is_left_unchanged(backdoored_lab):
+    before = {k: v.clone() for k, v in backdoored_lab.model.state_dict().items()}
+    result = get_defense("ulrl")(
+        backdoored_lab.model, backdoored_lab.training_data(), ULRLConfig.paper(**QUICK)
+    )
+    after = backdoored_lab.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert result.model is not backdoored_lab.model
+    assert not result.model.training
+
+
+def test_details_and_progress(backdoored_lab):
+    events = []
+    result = get_defense("ulrl")(
+        backdoored_lab.model,
+        backdoored_lab.training_data(),
+        ULRLConfig.paper(**QUICK),
+        events.append,
+    )
+    d = result.details
+    json.dumps(d, allow_nan=True)  # JSON-ready (plain types only)
+    assert d["config"]["unlearn_lr"] == 0.01 and d["seed"] == 0
+    un = d["unlearn"]
+    assert len(un["delta"]) == 10 and len(un["mad"]["z"]) == 10
+    assert {"median", "mad", "threshold", "flagged", "candidates"} <= set(un["mad"])
+    run = un["runs"][0]
+    assert run["epochs_used"] == len(run["curve"]) >= 1
+    assert {"loss", "acc", "lr"} <= set(run["curve"][0])
+    assert len(d["relearn"]["curve"]) == 2
+    assert set(d["relearn"]["curve"][0]["cos"]) == {str(k) for k in d["flagged"]}
+    assert {"unlearn_s", "relearn_s", "total_s"} <= set(d["timings"])
+    assert {"before", "after"} == set(d["holdout_acc"])
+    phases = {e["phase"] for e in events}
+    assert phases == {"unlearn", "relearn"}
+    assert all({"epoch", "epochs", "loss", "acc", "lr"} <= set(e) for e in events)
+
+
+def test_fine_tune_is_seeded(backdoored_lab):
+    data = backdoored_lab.training_data()
+    cfg = FTConfig(epochs=2)
+    a = get_defense("ft")(backdoored_lab.model, data, cfg)
+    b = get_defense("ft")(backdoored_lab.model, data, cfg)
+    assert _same(a.model, b.model)
+    assert a.details["flagged"] == [] and len(a.details["finetune"]["curve"]) == 2
+
+
+def test_seed_everything_repeats_global_draws():
+    seed_everything(5)
+    a = torch.rand(3)
+    seed_everything(5, deterministic=None)
+    assert torch.equal(a, torch.rand(3))
+    assert torch.are_deterministic_algorithms_enabled()
+    seed_everything(5, deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled()

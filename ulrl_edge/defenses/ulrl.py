@@ -1,0 +1,298 @@
+"""ULRL: unlearn to find the backdoor's output neurons, then relearn without them.
+
+Phase 1 runs gradient ascent on the clean samples, measures how far each row of the head
+moved (Δ_k) and flags the rows that are outliers by median absolute deviation. Phase 2
+reloads the original weights, re-initialises the flagged rows and fine-tunes the whole
+network with a penalty that keeps those rows away from their old direction. See
+``shared/ULRL.md`` for the reference numbers that :meth:`ULRLConfig.paper` reproduces.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ulrl_edge.defenses.base import (
+    DefenseResult,
+    Progress,
+    TrainingData,
+    fresh_copy,
+    locate_head,
+    model_device,
+    notify,
+    seed_everything,
+)
+from ulrl_edge.defenses.mad import mad_outliers
+from ulrl_edge.defenses.registry import register_defense
+from ulrl_edge.defenses.training import (
+    BatchStream,
+    accuracy,
+    count_batchnorm,
+    cross_entropy,
+    current_lr,
+    freeze_batchnorm,
+    train_epoch,
+)
+from ulrl_edge.defenses.ulrl_config import RELEARN_STEPS, Penalty, ULRLConfig
+
+__all__ = ["RELEARN_STEPS", "ULRLConfig", "relearn", "ulrl", "unlearn"]
+
+
+def _penalty(cos: torch.Tensor, kind: Penalty) -> torch.Tensor:
+    if kind in ("cos", "ascent"):
+        return cos.sum()
+    if kind == "cos2":
+        return (cos * cos).sum()
+    return cos.abs().sum()
+
+
+def _unlearn_once(
+    model0: nn.Module, data: TrainingData, cfg: ULRLConfig, seed: int, progress: Progress | None
+) -> dict[str, Any]:
+    """One gradient-ascent run; returns Δ per row and the epoch curve."""
+    model = fresh_copy(model0).train()
+    head = locate_head(model)
+    w0 = head.rows().detach().clone()
+    stream = BatchStream(
+        data, cfg.batch_size, torch.Generator().manual_seed(seed), model_device(model), cfg.augment
+    )
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.unlearn_lr,
+        momentum=cfg.unlearn_momentum,
+        weight_decay=cfg.unlearn_weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, list(cfg.unlearn_milestones), cfg.unlearn_gamma
+    )
+    threshold = cfg.unlearn_stop_acc
+
+    def ascend(logits: torch.Tensor, labels: torch.Tensor):
+        ce = nn.functional.cross_entropy(logits, labels)
+        return -ce, ce
+
+    def stop_step(correct: int, seen: int, hits: int, size: int) -> bool:
+        return hits / size <= threshold
+
+    curve, steps = [], 0
+    for epoch in range(cfg.unlearn_epochs):
+        lr = current_lr(opt)
+        stats = train_epoch(
+            model,
+            stream,
+            opt,
+            ascend,
+            clip_norm=cfg.unlearn_clip_norm,
+            stop_step=stop_step if cfg.unlearn_check == "step" else None,
+        )
+        sched.step()
+        steps += stats.steps
+        row = {
+            "epoch": epoch + 1,
+            "loss": stats.loss,
+            "acc": stats.acc,
+            "lr": lr,
+            "steps": stats.steps,
+        }
+        curve.append(row)
+        notify(progress, phase="unlearn", epochs=cfg.unlearn_epochs, seed=seed, **row)
+        if stats.stopped or stats.acc <= threshold:
+            break
+    with torch.no_grad():
+        change = (head.rows().detach() - w0).abs().sum(dim=1)
+        if cfg.score == "relative":
+            change = change / w0.abs().sum(dim=1).clamp_min(1e-12)
+        direction = torch.nan_to_num(head.rows().detach() - w0, 0.0, 0.0, 0.0).cpu()
+    delta = change.double().cpu().numpy()
+    if not np.all(np.isfinite(delta)):  # diverged to inf/nan: nothing can be read from it
+        delta = np.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
+    mad = mad_outliers(delta, threshold=cfg.mad_threshold, max_flagged=None, rank="z")
+    return {
+        "seed": seed,
+        "epochs_used": len(curve),
+        "steps": steps,
+        "curve": curve,
+        "delta": [float(v) for v in delta],
+        "mad": mad,
+        "_direction": direction,
+    }
+
+
+def unlearn(
+    model: nn.Module, data: TrainingData, cfg: ULRLConfig, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Phase 1 over ``cfg.unlearn_runs`` runs: Δ, the MAD test and the flagged rows.
+
+    Returns:
+        JSON-ready: ``flagged``, ``delta``, ``mad`` (the test over Δ), ``runs`` (each run's
+        curve, Δ and test) and, for several runs, ``votes``.
+    """
+    found = _unlearn(model, data, cfg, progress)
+    found.pop("_direction")
+    return found
+
+
+def _unlearn(
+    model: nn.Module, data: TrainingData, cfg: ULRLConfig, progress: Progress | None = None
+) -> dict[str, Any]:
+    runs = [
+        _unlearn_once(model, data, cfg, cfg.seed + r, progress) for r in range(cfg.unlearn_runs)
+    ]
+    if len(runs) == 1:
+        result = runs[0]["mad"]
+        mad = mad_outliers(
+            result.scores,
+            threshold=cfg.mad_threshold,
+            max_flagged=cfg.max_suspicious,
+            rank=cfg.rank,
+        )
+        flagged = list(mad.flagged)
+        summary = {"delta": list(mad.scores), "mad": mad.to_dict()}
+    else:
+        votes = np.zeros(len(runs[0]["delta"]), dtype=int)
+        zsum = np.zeros_like(votes, dtype=np.float64)
+        for run in runs:
+            votes[list(run["mad"].candidates)] += 1
+            zsum += np.minimum(np.asarray(run["mad"].z), 1e6)
+        agreed = [k for k in range(len(votes)) if votes[k] >= cfg.unlearn_agreement]
+        if cfg.rank == "z":
+            agreed.sort(key=lambda k: (-votes[k], -zsum[k], k))
+        flagged = agreed[: cfg.max_suspicious]
+        mean_delta = np.mean([run["delta"] for run in runs], axis=0)
+        mad = mad_outliers(mean_delta, threshold=cfg.mad_threshold, max_flagged=None, rank="z")
+        summary = {
+            "delta": [float(v) for v in mean_delta],
+            "mad": mad.to_dict(),
+            "votes": votes.tolist(),
+        }
+    direction = torch.stack([run.pop("_direction") for run in runs]).mean(0)
+    for run in runs:
+        run["mad"] = run["mad"].to_dict()
+    return {"flagged": flagged, "runs": runs, **summary, "_direction": direction}
+
+
+def relearn(
+    model0: nn.Module,
+    data: TrainingData,
+    cfg: ULRLConfig,
+    flagged: list[int],
+    progress: Progress | None = None,
+    phase: str = "relearn",
+    direction: torch.Tensor | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Phase 2: reset the flagged rows of a copy of ``model0`` and fine-tune it.
+
+    Args:
+        direction: [classes, features] change of the head during unlearning; the
+            ``ascent`` penalty keeps the flagged rows orthogonal to it.
+    """
+    model = fresh_copy(model0)
+    head = locate_head(model)
+    w_ori = head.rows().detach().clone()[flagged]
+    if cfg.penalty == "ascent" and direction is not None:
+        w_ori = direction.to(w_ori)[flagged]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if cfg.reinit and flagged:
+        head.reinit_rows(flagged, torch.Generator().manual_seed(cfg.seed + 7919))
+    stream = BatchStream(
+        data, cfg.batch_size, gen, model_device(model), cfg.augment, balanced=cfg.relearn_balanced
+    )
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.relearn_lr,
+        momentum=cfg.relearn_momentum,
+        weight_decay=cfg.relearn_weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.relearn_t_max or 1))
+
+    def cosines() -> torch.Tensor:
+        return nn.functional.cosine_similarity(head.rows()[flagged], w_ori, dim=1)
+
+    def loss_fn(logits: torch.Tensor, labels: torch.Tensor):
+        ce = nn.functional.cross_entropy(logits, labels)
+        if not flagged or cfg.relearn_alpha == 0:
+            return ce, ce
+        total = ce + cfg.relearn_alpha * _penalty(cosines(), cfg.penalty)
+        return total, total
+
+    curve = []
+    for epoch in range(cfg.relearn_epochs):
+        model.train()
+        if cfg.relearn_bn == "eval":
+            freeze_batchnorm(model)
+        lr = current_lr(opt)
+        stats = train_epoch(
+            model,
+            stream,
+            opt,
+            loss_fn if flagged else cross_entropy,
+            after_step_acc=cfg.relearn_acc_after_step,
+        )
+        sched.step()
+        with torch.no_grad():
+            cos = cosines().tolist() if flagged else []
+        row = {
+            "epoch": epoch + 1,
+            "loss": stats.loss,
+            "acc": stats.acc,
+            "lr": lr,
+            "cos": {str(k): float(c) for k, c in zip(flagged, cos, strict=True)},
+        }
+        curve.append(row)
+        notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
+    model.eval()
+    return model, {"curve": curve, "reinitialised": list(flagged) if cfg.reinit else []}
+
+
+@register_defense("ulrl", config_cls=ULRLConfig)
+def ulrl(
+    model: nn.Module,
+    clean: TrainingData,
+    config: ULRLConfig | None = None,
+    progress: Progress | None = None,
+) -> DefenseResult:
+    """ULRL: unlearn to flag backdoor neurons, re-initialise them, relearn on clean data.
+
+    Args:
+        model: The model to defend; left unchanged (the result is a new module).
+        clean: The purify split, its preprocessing and (optionally) the held-out split.
+        config: Settings; default :meth:`ULRLConfig.auto`.
+        progress: Receives one event per epoch of each phase.
+
+    Returns:
+        The relearned model and the details the report needs.
+    """
+    cfg = (config or ULRLConfig.auto()).resolve(clean.num_samples)
+    seed_everything(cfg.seed, deterministic=None)
+    head = locate_head(model)
+    t0 = time.perf_counter()
+    found = _unlearn(model, clean, cfg, progress)
+    direction = found.pop("_direction")
+    t1 = time.perf_counter()
+    purified, relearned = relearn(
+        model, clean, cfg, found["flagged"], progress, direction=direction
+    )
+    t2 = time.perf_counter()
+    details: dict[str, Any] = {
+        "method": "ulrl",
+        "config": asdict(cfg),
+        "seed": cfg.seed,
+        "head": head.describe(),
+        "num_samples": clean.num_samples,
+        "batchnorm_layers": count_batchnorm(model),
+        "flagged": found["flagged"],
+        "unlearn": found,
+        "relearn": relearned,
+        "timings": {"unlearn_s": t1 - t0, "relearn_s": t2 - t1, "total_s": t2 - t0},
+    }
+    if clean.holdout is not None and len(clean.holdout):
+        details["holdout_acc"] = {
+            "before": accuracy(model, clean.holdout, clean.spec),
+            "after": accuracy(purified, clean.holdout, clean.spec),
+        }
+    return DefenseResult(purified, details)
