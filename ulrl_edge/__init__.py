@@ -1,7 +1,8 @@
 """ulrl-edge: remove backdoors from vendor ONNX image classifiers.
 
-The public API (``purify``, ``scan``, ``verify``, ``inspect``, ``export``) is imported lazily
-so that ``import ulrl_edge`` stays fast and the CLI's ``--help`` never loads torch.
+The public API (``purify``, ``scan``, ``verify``, ``inspect``) is imported lazily so that
+``import ulrl_edge`` stays fast and the CLI's ``--help`` never loads torch. Exporting lives in
+the subpackage of the same name: ``from ulrl_edge.export import export``.
 
 Example::
 
@@ -24,7 +25,6 @@ _LAZY = {
     "scan": ("ulrl_edge.scan", "scan"),
     "verify": ("ulrl_edge.verify", "evaluate"),
     "inspect": ("ulrl_edge.onnx_io.info", "inspect_model"),
-    "export": ("ulrl_edge.export.exporter", "export"),
 }
 
 __all__ = ["__version__", *_LAZY]
