@@ -1,8 +1,10 @@
 """ulrl-edge: remove backdoors from vendor ONNX image classifiers.
 
-The public API (``purify``, ``scan``, ``verify``, ``inspect``) is imported lazily so that
-``import ulrl_edge`` stays fast and the CLI's ``--help`` never loads torch. Exporting lives in
-the subpackage of the same name: ``from ulrl_edge.export import export``.
+``purify`` and ``inspect`` are imported lazily from here, so that ``import ulrl_edge`` stays
+fast and the CLI's ``--help`` never loads torch. Scanning, verifying and exporting live in
+modules of those names (an attribute here would be replaced by the submodule on import):
+``from ulrl_edge.scan import scan``, ``from ulrl_edge.verify import evaluate``,
+``from ulrl_edge.export import export``.
 
 Example::
 
@@ -22,8 +24,6 @@ _LAZY = {
     "purify": ("ulrl_edge.pipeline", "purify"),
     "DataOptions": ("ulrl_edge.pipeline", "DataOptions"),
     "TriggerOptions": ("ulrl_edge.pipeline", "TriggerOptions"),
-    "scan": ("ulrl_edge.scan", "scan"),
-    "verify": ("ulrl_edge.verify", "evaluate"),
     "inspect": ("ulrl_edge.onnx_io.info", "inspect_model"),
 }
 
