@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -55,6 +57,31 @@ def emit_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+EXIT_SIGINT = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that cleanup runs exactly as for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def command_boundary(name: str) -> Iterator[None]:
     """Run a command body; map errors to exit codes and print the closing line.
@@ -65,7 +92,8 @@ def command_boundary(name: str) -> Iterator[None]:
     start = time.perf_counter()
     code = 0
     try:
-        yield
+        with _sigterm_as_interrupt():
+            yield
     except typer.Exit as stop:
         code = stop.exit_code
         raise
@@ -75,9 +103,12 @@ def command_boundary(name: str) -> Iterator[None]:
             traceback.print_exc()
         sys.stderr.write(f"error: {err.one_line()}\n")
         raise typer.Exit(code) from None
-    except KeyboardInterrupt:
-        code = 130
-        sys.stderr.write("error: interrupted; no partial output was left behind\n")
+    except KeyboardInterrupt as stop:
+        # Outputs are written to a temporary file and renamed, so nothing half-written stays.
+        terminated = isinstance(stop, Terminated)
+        code = EXIT_SIGTERM if terminated else EXIT_SIGINT
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        sys.stderr.write(f"error: {how}; no partial output was left behind\n")
         raise typer.Exit(code) from None
     except Exception as err:  # a bug: keep it apart from user errors
         code = EXIT_INTERNAL

@@ -50,7 +50,33 @@ class Limits:
     max_image_pixels: int = 64 * 1024 * 1024
 
 
-DEFAULT_LIMITS = Limits()
+def limits_from_env(environ: dict[str, str] | None = None) -> Limits:
+    """Limits, each raised (or lowered) by an ``ULRL_EDGE_<FIELD>`` environment variable.
+
+    For example ``ULRL_EDGE_MAX_MODEL_BYTES=4294967296`` accepts models up to 4 GiB.
+
+    Raises:
+        ValueError: A variable that is not a positive integer (reported at start-up).
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name in Limits.__dataclass_fields__:
+        text = environ.get(f"ULRL_EDGE_{name.upper()}")
+        if text is None:
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ValueError(f"ULRL_EDGE_{name.upper()}={text!r} must be a positive integer")
+        values[name] = value
+    return Limits(**values)
+
+
+DEFAULT_LIMITS = limits_from_env()
 
 
 @dataclass(frozen=True)

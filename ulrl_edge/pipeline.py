@@ -95,6 +95,17 @@ class _Stopwatch:
         return _Phase()
 
 
+def _work_folder(out_path: Path) -> tempfile.TemporaryDirectory:
+    """A hidden temporary folder beside the output (same file system: the rename is atomic);
+    removed on any exit, an interrupt included."""
+    from ulrl_edge.onnx_io.to_onnx import write_error
+
+    try:
+        return tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".ulrl-edge-")
+    except OSError as err:
+        raise write_error(err, out_path) from None
+
+
 def purify(
     model_path: str | Path,
     data: DataOptions,
@@ -140,6 +151,8 @@ def purify(
 
     model_path = Path(model_path)
     out_path = check_output_path(out_path, model_path)
+    if report_dir is not None and Path(report_dir).exists() and not Path(report_dir).is_dir():
+        raise BadInput("report path is a file; give a folder for report.json", report_dir)
     emit = progress or (lambda event: None)
     watch = _Stopwatch()
     report = RunReport("purify", argv=list(argv or []), method=method, preset=preset, seed=seed)
@@ -166,11 +179,17 @@ def purify(
     report.config = config
     report.defense = defense_result.details
 
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".ulrl-edge-") as work:
+    with _work_folder(out_path) as work:
         candidate = Path(work) / out_path.name
         with watch.phase("export"):
             emit({"phase": "export", "message": "exporting ONNX"})
-            stages.export(defense_result.model, loaded, candidate, spec, method, seed)
+            try:
+                stages.export(defense_result.model, loaded, candidate, spec, method, seed)
+            except BadInput as err:
+                if err.path != candidate:
+                    raise
+                # The candidate is a hidden temporary file; name the output the user asked for.
+                raise BadInput(err.message, out_path) from None
             report.parity["export"] = stages.export_parity(candidate, defense_result.model)
         with watch.phase("verify"):
             emit({"phase": "verify", "message": "measuring ACC/ASR with onnxruntime"})

@@ -21,6 +21,7 @@ def load_inputs(model_path: Path, data):
     from ulrl_edge.onnx_io.load import load_model
 
     loaded = load_model(model_path)
+    check_image_classifier_io(loaded)
     spec = resolve_spec(
         loaded.inputs[0].shape,
         loaded.metadata,
@@ -29,6 +30,31 @@ def load_inputs(model_path: Path, data):
     )
     images = load_images(data.source, spec, resize=data.resize)
     return loaded, spec, images
+
+
+def check_image_classifier_io(loaded) -> None:
+    """One float image input, and a first output that may be N×classes, before any work."""
+    inputs = loaded.inputs
+    if len(inputs) != 1:
+        names = ", ".join(t.name for t in inputs)
+        raise UnsupportedModel(
+            f"the model has {len(inputs)} inputs ({names}); expected one image input",
+            loaded.path,
+        )
+    if inputs[0].dtype not in ("float32", "float16", "float64"):
+        raise UnsupportedModel(
+            f"input '{inputs[0].name}' is {inputs[0].dtype}; ulrl-edge feeds float tensors "
+            "(a model that takes integer pixels preprocesses inside the graph, which cannot "
+            "be purified); export it with a float32 input",
+            loaded.path,
+        )
+    shape = loaded.outputs[0].shape
+    if any(isinstance(d, int) and d > 1 for d in shape[2:]):  # a feature map, say
+        raise UnsupportedModel(
+            f"output '{loaded.outputs[0].name}' has shape {list(shape)}; expected N×classes "
+            "(an image classifier)",
+            loaded.path,
+        )
 
 
 def import_checked(loaded):
@@ -49,9 +75,20 @@ def import_checked(loaded):
 
 
 def check_labels_fit(images, num_classes: int, source: Path) -> None:
+    import numpy as np
+
     from ulrl_edge.data import check_labels
+    from ulrl_edge.errors import BadInput
 
     check_labels(images, num_classes)
+    present = np.unique(images.y)
+    if len(present) < 2:
+        # Unlearning and relearning on one class teaches the model to answer that class.
+        raise BadInput(
+            f"every clean sample is of class {int(present[0])}; purifying needs labelled "
+            f"samples of several classes (ideally all {num_classes})",
+            source,
+        )
 
 
 def split(images, verify_fraction: float, seed: int):

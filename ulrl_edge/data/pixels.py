@@ -75,6 +75,8 @@ def decode_image(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarra
         BadInput: The file cannot be decoded, is another format, or is too large.
     """
     try:
+        if path.stat().st_size == 0:
+            raise BadInput("empty file (0 bytes), not an image", path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:

@@ -16,6 +16,7 @@ Images must already have the model's size unless ``resize=True`` (the user passe
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -218,8 +219,44 @@ def _npz_strings(archive, key: str, path: Path) -> list[str] | None:
     return [str(v) for v in np.atleast_1d(value).tolist()]
 
 
+def _check_npz_sizes(path: Path, limits: Limits) -> None:
+    """Read each member's .npy header and refuse declared sizes over the limit, before numpy
+    allocates the array (a crafted header can declare terabytes)."""
+    if not zipfile.is_zipfile(path):
+        raise BadInput(
+            "cannot read .npz: not an .npz archive (no zip directory found: another format, "
+            "or truncated)",
+            path,
+        )
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            elements = math.prod(shape)
+            name = info.filename[:-4]
+            if elements > limits.max_tensor_elements:
+                raise BadInput(
+                    f"'{name}' declares {elements} elements, above the "
+                    f"{limits.max_tensor_elements} limit",
+                    path,
+                )
+            if elements * dtype.itemsize > info.file_size:
+                raise BadInput(
+                    f"'{name}' declares shape {shape} but the archive holds only "
+                    f"{info.file_size} bytes for it (truncated or forged)",
+                    path,
+                )
+
+
 def _load_npz(path: Path, spec: PreprocessSpec, resize: bool, limits: Limits) -> ImageSet:
     try:
+        _check_npz_sizes(path, limits)
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("x", "y") if k not in archive.files]
             if missing:

@@ -13,13 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 from google.protobuf.message import DecodeError
 
 from ulrl_edge.config import DEFAULT_LIMITS, Limits
 from ulrl_edge.errors import BadInput
 
 DimValue = int | str | None
+_FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.DOUBLE,
+    onnx.TensorProto.BFLOAT16,
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LoadedModel
 
     has_external = _load_external_data(proto, path, limits)
     _check_tensor_sizes(proto, path, limits)
+    _check_finite_weights(proto, path)
     warnings = _check(proto, path, has_external)
     inputs, outputs = describe_io(proto)
     if not inputs or not outputs:
@@ -259,6 +268,30 @@ def _check_tensor_sizes(proto: onnx.ModelProto, path: Path, limits: Limits) -> N
             raise BadInput(
                 f"tensor {tensor.name!r} has {elements} elements, above the "
                 f"{limits.max_tensor_elements} limit",
+                path,
+            )
+
+
+def _check_finite_weights(proto: onnx.ModelProto, path: Path) -> None:
+    """Refuse weights holding NaN or ±inf: the model's outputs would be meaningless.
+
+    Only float initializers with more than one element count as weights; a scalar such as
+    Clip's ``-inf`` bound is an op parameter and may be infinite.
+    """
+    for tensor in proto.graph.initializer:
+        if tensor.data_type not in _FLOAT_TYPES or len(tensor.dims) == 0:
+            continue
+        try:
+            values = onnx.numpy_helper.to_array(tensor)
+        except (ValueError, TypeError) as err:
+            raise BadInput(f"tensor {tensor.name!r} cannot be read ({_short(err)})", path) from None
+        if values.size <= 1:
+            continue
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise BadInput(
+                f"tensor {tensor.name!r} holds NaN or infinite values ({bad} of {values.size} "
+                "elements); the model's weights are corrupt",
                 path,
             )
 

@@ -79,6 +79,8 @@ def check_output_path(out_path: str | Path, source_path: Path) -> Path:
     if out_path.is_dir():
         raise BadInput("output path is a folder; give a file name ending in .onnx", out_path)
     folder = out_path.parent
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{str(folder)!r} is a file, not an output folder", out_path)
     if not folder.is_dir():
         raise BadInput(f"output folder {str(folder)!r} does not exist", out_path)
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -255,8 +257,17 @@ def copy_metadata(target: onnx.ModelProto, source: onnx.ModelProto) -> None:
 
 
 def write_atomically(data: bytes, out_path: Path) -> None:
-    """Write ``data`` to a temp file beside ``out_path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    """Write ``data`` to a temp file beside ``out_path``, then rename it into place.
+
+    Raises:
+        BadInput: The write failed (disk full, no permission, …); nothing is left behind.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent
+        )
+    except OSError as err:
+        raise write_error(err, out_path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -266,6 +277,15 @@ def write_atomically(data: bytes, out_path: Path) -> None:
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give a normal file's mode
         os.replace(tmp, out_path)
-    except BaseException:
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(err, out_path) from None
+    except BaseException:  # KeyboardInterrupt too: never leave a half-written file
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(err: OSError, out_path: Path) -> BadInput:
+    """A one-line error for a failed write (``No space left on device``, …)."""
+    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    return BadInput(f"cannot write the output ({reason}); nothing was written", out_path)

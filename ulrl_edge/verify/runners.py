@@ -89,7 +89,9 @@ class OrtRunner:
             session = ort.InferenceSession(str(self.path), options, providers=list(wanted))
         except Exception as err:  # onnxruntime raises its own pybind classes
             kind = type(err).__name__
-            if kind == "NotImplemented":
+            # An op no runtime registers (a vendor's custom op) is an unsupported model,
+            # not a broken file.
+            if kind == "NotImplemented" or "is not a registered function/op" in str(err):
                 raise UnsupportedModel(
                     f"onnxruntime cannot run the model: {_short(err)}", self.path
                 ) from None
@@ -114,6 +116,15 @@ class OrtRunner:
         self.output_name = output.name
         self.output_shape: tuple = tuple(output.shape)
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
+        trailing = self.output_shape[2:]
+        if any(_dim(d) not in (None, 1) for d in trailing):
+            # A per-pixel or feature-map output: reading its last axis as classes would
+            # misreport every label.
+            raise UnsupportedModel(
+                f"output '{self.output_name}' has shape {list(self.output_shape)}; "
+                "expected N×classes (an image classifier)",
+                self.path,
+            )
         if self.input_type not in _DTYPES:
             raise UnsupportedModel(
                 f"input '{self.input_name}' is {self.input_type}; ulrl-edge feeds float "
@@ -130,7 +141,7 @@ class OrtRunner:
     @property
     def num_classes(self) -> int | None:
         """K from the output shape when static (else known only after a run)."""
-        return _dim(self.output_shape[-1]) if self.output_shape else None
+        return _dim(self.output_shape[1]) if len(self.output_shape) >= 2 else None
 
     def run(
         self,
