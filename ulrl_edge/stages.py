@@ -130,7 +130,8 @@ def defend(model, method, preset, seed, device, overrides, spec, purify_split, v
         full.load_state_dict(result.model.state_dict())
         result.model = full
     result.model.to("cpu").eval()
-    return result, asdict(config)
+    # The defense resolves settings left to the data (batch size, epochs); report those.
+    return result, result.details.get("config", asdict(config))
 
 
 def make_config(defense, preset: str, seed: int, overrides: dict | None):
