@@ -4,8 +4,8 @@ from pathlib import Path
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, stdout_console
-from ulrl_edge.cli.defense_options import JsonOpt, Preset, PresetOpt, SeedOpt
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.defense_options import IO_PANEL, JsonOpt, Preset, PresetOpt, QuietOpt, SeedOpt
 from ulrl_edge.cli.main import app
 
 
@@ -15,17 +15,21 @@ def _pct(value) -> str:
 
 @app.command("demo", rich_help_panel="Purify")
 def demo(
-    out: Path = typer.Option(Path("ulrl-edge-demo"), "--out", help="Work folder for the demo."),
+    out: Path = typer.Option(Path("ulrl-edge-demo"), "--out", help="Work folder for the demo.",
+                             rich_help_panel=IO_PANEL),
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Purify the bundled backdoored Fashion-MNIST model and show ACC/ASR before and after.
 
     Copies sample_models/ (model, 600 clean images, 1,000 test images) into --out, measures
     the backdoored model, purifies it with ULRL, and measures the purified file. Offline.
 
-    Example: ulrl-edge demo --out /tmp/demo
+    [bold]Examples[/bold]
+      ulrl-edge demo
+      ulrl-edge demo --out /tmp/demo --json
     """
     with command_boundary("demo"):
         from ulrl_edge.cli.progress import progress_printer
@@ -44,6 +48,8 @@ def demo(
                 "flagged": purified.report.defense.get("flagged"),
                 "gate": purified.report.gate,
             })
+            return
+        if SETTINGS.quiet:
             return
         from rich.table import Table
 

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.config_file import config_option
+from ulrl_edge.cli.defense_options import IO_PANEL, quiet_option
 from ulrl_edge.cli.main import app
 from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
 
@@ -19,10 +21,12 @@ TRT = "TensorRT"
 def export(
     model: Path = typer.Argument(..., help="The ONNX model (never written).", show_default=False),
     format: str = typer.Option(  # noqa: A002 - the flag's name
-        ..., "--format", "-f", help="onnx or tensorrt.", show_default=False
+        ..., "--format", "-f", help="onnx or tensorrt.", show_default=False,
+        rich_help_panel=IO_PANEL,
     ),
     output: Optional[Path] = typer.Option(  # noqa: UP045 - Typer reads it at runtime
-        None, "--output", "-o", help="The file to write (.onnx or .engine).", show_default=False
+        None, "--output", "-o", help="The file to write (.onnx or .engine).", show_default=False,
+        rich_help_panel=IO_PANEL,
     ),
     fp16: bool = typer.Option(
         False, "--fp16", help="fp16 kernels where the GPU has fast fp16.", rich_help_panel=TRT
@@ -75,9 +79,13 @@ def export(
         "--data",
         "-d",
         show_default=False,
+        rich_help_panel=IO_PANEL,
         help="Clean images for the parity check (default: --calib, else seeded random inputs).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.",
+                                 rich_help_panel=IO_PANEL),
+    quiet: bool = quiet_option(),
+    config: Optional[Path] = config_option(),  # noqa: UP045
     *,
     preprocess: PreprocessFlags,
 ) -> None:
@@ -95,7 +103,10 @@ def export(
     Exit 1: the output does not match MODEL (kept). 3: bad input or options.
     4: the model cannot be converted. 5: no TensorRT, GPU or DLA.
 
-    Example: [bold]ulrl-edge export purified.onnx -f tensorrt --fp16 -o purified.engine[/bold]
+    [bold]Examples[/bold]
+      ulrl-edge export purified.onnx -f onnx -o shipped.onnx
+      ulrl-edge export purified.onnx -f tensorrt --fp16 -o purified.engine --data test/
+      ulrl-edge export purified.onnx -f tensorrt --bundle jetson/   (no TensorRT needed)
     """
     with command_boundary("export"):
         from ulrl_edge.export import check_options, get_format
@@ -114,16 +125,29 @@ def export(
         check_options(get_format(format).name, options)  # option errors before the model
         source = load_model(model)
         spec = preprocess.resolve(source.inputs[0].shape, source.metadata, model=model)
-        result = run_export(
-            model, output, format=format, spec=spec, data=data, resize=preprocess.resize, **options
-        )
+        with _maybe_step(get_format(format).name, output):
+            result = run_export(
+                model, output, format=format, spec=spec, data=data, resize=preprocess.resize,
+                **options,
+            )
         if as_json:
             emit_json(result.to_dict())
-        else:
+        elif not SETTINGS.quiet:
             _print(result)
         result.raise_if_failed()
         for note in result.notes:
             info(f"note: {note}")
+
+
+def _maybe_step(format_name: str, output: Path | None):
+    """A spinner while a TensorRT engine builds (minutes on a Jetson); nothing for ONNX."""
+    from contextlib import nullcontext
+
+    from ulrl_edge.cli.progress import progress_step
+
+    if format_name == "tensorrt" and output is not None:
+        return progress_step("building the TensorRT engine and checking it against the ONNX")
+    return nullcontext()
 
 
 def _print(result) -> None:

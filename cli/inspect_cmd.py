@@ -7,26 +7,34 @@ from typing import Optional
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.defense_options import IO_PANEL, quiet_option
 from ulrl_edge.cli.main import app
+
+CHECKS = "Checks"
 
 
 @app.command("inspect", rich_help_panel="Inspect")
 def inspect(
     model: Path = typer.Argument(..., help="The ONNX model file.", show_default=False),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.",
+                                  rich_help_panel=IO_PANEL),
+    quiet: bool = quiet_option(),
     size: Optional[tuple[int, int]] = typer.Option(  # noqa: UP045 - Typer reads it at runtime
         None,
         "--size",
         metavar="H W",
         help="Image size for inputs whose height/width are dynamic (needed for the parity probe).",
+        rich_help_panel=CHECKS,
     ),
     no_parity: bool = typer.Option(
-        False, "--no-parity", help="Skip the in-memory import/export parity probe (faster)."
+        False, "--no-parity", help="Skip the in-memory import/export parity probe (faster).",
+        rich_help_panel=CHECKS,
     ),
     check: bool = typer.Option(
         False,
         "--check",
+        rich_help_panel=CHECKS,
         help="Exit 4 if the model does not convert, 1 if the round-trip parity fails.",
     ),
 ) -> None:
@@ -37,7 +45,10 @@ def inspect(
     A model that does not convert is reported with exit 0, unless --check is given.
     A file that is not a usable ONNX model exits 3.
 
-    Example: [bold]ulrl-edge inspect vendor/classifier.onnx --json[/bold]
+    [bold]Examples[/bold]
+      ulrl-edge inspect vendor/classifier.onnx
+      ulrl-edge inspect vendor/classifier.onnx --json --no-parity
+      ulrl-edge inspect vendor/classifier.onnx --check   (exit 4/1 when it will not purify)
     """
     with command_boundary("inspect"):
         from ulrl_edge.errors import CheckFailed, UnsupportedModel
@@ -46,7 +57,7 @@ def inspect(
         result = inspect_model(model, size=size, parity=not no_parity)
         if json_out:
             emit_json(result)
-        else:
+        elif not SETTINGS.quiet:
             _print(result)
         if check and not result["converts"]:
             raise UnsupportedModel(result["convert_error"] or result["parity_error"], model)

@@ -11,8 +11,11 @@ from typing import Optional
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.config_file import ConfigOpt
 from ulrl_edge.cli.defense_options import (
+    IO_PANEL,
+    PANEL,
     CleanOpt,
     DeviceOpt,
     FlipOpt,
@@ -20,14 +23,17 @@ from ulrl_edge.cli.defense_options import (
     MaxSuspiciousOpt,
     Preset,
     PresetOpt,
+    QuietOpt,
     ReportOpt,
     SeedOpt,
     SetOpt,
     config_overrides,
     data_options,
+    print_defense_config,
 )
 from ulrl_edge.cli.main import app
 from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
+from ulrl_edge.cli.print_config import PrintConfigOpt
 
 CHECK = "Verification"
 
@@ -45,12 +51,14 @@ class Mode(str, Enum):
 @app.command("purify", rich_help_panel="Purify")
 @preprocess_options
 def purify(
+    ctx: typer.Context,
     model: Path = typer.Argument(..., help="The vendor ONNX model (never modified).",
                                  show_default=False),
     clean: CleanOpt = ...,
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the purified ONNX model.",
-                             show_default=False),
-    method: str = typer.Option("ulrl", "--method", help="Defense: ulrl (default) or ft."),
+                             show_default=False, rich_help_panel=IO_PANEL),
+    method: str = typer.Option("ulrl", "--method", help="Defense: ulrl (default) or ft.",
+                               rich_help_panel=PANEL),
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
@@ -77,6 +85,9 @@ def purify(
     fp16: bool = typer.Option(False, "--fp16", rich_help_panel="Export",
                               help="With --format tensorrt: build an fp16 engine."),
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    print_config: PrintConfigOpt = False,
     *,
     preprocess: PreprocessFlags,
 ) -> None:
@@ -87,7 +98,10 @@ def purify(
     held-out accuracy drops by more than --max-acc-drop the output is kept but the command
     exits 1 (0 with --force).
 
-    Example: ulrl-edge purify vendor.onnx --clean samples/ -o purified.onnx --report out/
+    [bold]Examples[/bold]
+      ulrl-edge purify vendor.onnx --clean samples/ -o purified.onnx --report out/
+      ulrl-edge purify vendor.onnx -c samples/ -o out.onnx --trigger badnets:size=3 --target 0
+      ulrl-edge purify vendor.onnx -c samples/ -o out.onnx --config pinned.toml --print-config
     """
     with command_boundary("purify"):
         from ulrl_edge.cli.progress import progress_printer
@@ -103,6 +117,11 @@ def purify(
             from ulrl_edge.data import parse_trigger
 
             parse_trigger(trigger)  # a bad spec fails now, not after purification
+        overrides = config_overrides(method, settings, ctx, max_suspicious=max_suspicious)
+        if print_config:
+            print_defense_config(ctx, model, method, preset.value, seed, overrides, preprocess,
+                                 as_json)
+            return
         if out_format is OutFormat.tensorrt:
             from ulrl_edge.export.trt_env import import_tensorrt
 
@@ -118,7 +137,7 @@ def purify(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
-                config_overrides=config_overrides(method, settings, max_suspicious=max_suspicious),
+                config_overrides=overrides,
                 trigger=known,
                 gate=Gate(max_acc_drop=max_acc_drop),
                 report_dir=report,
@@ -131,7 +150,7 @@ def purify(
             engine = build_engine_for(result, clean, preprocess, fp16)
         if as_json:
             emit_json({**summary_dict(result), "engine": engine.to_dict() if engine else None})
-        else:
+        elif not SETTINGS.quiet:
             print_summary(result)
             if engine is not None:
                 info(f"TensorRT engine ({engine.precision}): {engine.output}; parity with the "
@@ -149,19 +168,21 @@ def purify(
 
 def build_engine_for(result, clean, preprocess, fp16: bool):
     """Build a TensorRT engine of the purified file and check it on the clean samples."""
+    from ulrl_edge.cli.progress import progress_step
     from ulrl_edge.data.preprocess import PreprocessSpec
     from ulrl_edge.export.exporter import export
 
     spec_json = result.report.data["preprocess"]
-    return export(
-        result.output_path,
-        result.output_path.with_suffix(".engine"),
-        format="tensorrt",
-        spec=PreprocessSpec.from_dict(spec_json),
-        data=clean,
-        resize=preprocess.resize,
-        fp16=fp16,
-    )
+    with progress_step("building the TensorRT engine and checking it"):
+        return export(
+            result.output_path,
+            result.output_path.with_suffix(".engine"),
+            format="tensorrt",
+            spec=PreprocessSpec.from_dict(spec_json),
+            data=clean,
+            resize=preprocess.resize,
+            fp16=fp16,
+        )
 
 
 def summary_dict(result) -> dict:
@@ -186,6 +207,10 @@ def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def _points(before, after) -> str:
+    return "—" if before is None or after is None else f"{100 * (after - before):+.1f} points"
+
+
 def print_summary(result) -> None:
     """A before/after table on stdout, then where the outputs are."""
     from rich.table import Table
@@ -196,19 +221,22 @@ def print_summary(result) -> None:
     table.add_column("metric")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
-    table.add_row("clean accuracy (ACC)", _pct(before["accuracy"]), _pct(after["accuracy"]))
+    table.add_column("change", justify="right")
+    table.add_row("clean accuracy (ACC) ↑", _pct(before["accuracy"]), _pct(after["accuracy"]),
+                  _points(before["accuracy"], after["accuracy"]))
     if before.get("attack_success_rate") is not None:
         table.add_row(
-            "attack success rate (ASR)",
+            "attack success rate (ASR) ↓",
             _pct(before["attack_success_rate"]),
             _pct(after["attack_success_rate"]),
+            _points(before["attack_success_rate"], after["attack_success_rate"]),
         )
     console = stdout_console()
     console.print(table)
     flagged = rep.defense.get("flagged")
     if flagged is not None:
         console.print(f"re-initialised head rows (suspicious classes): {flagged or 'none'}")
-    verdict = "passed" if result.gate_passed else "FAILED"
+    verdict = "[green]passed[/]" if result.gate_passed else "[bold red]FAILED[/]"
     console.print(f"gate (max ACC drop {rep.gate['max_acc_drop']:.3f}): {verdict}")
     console.print(f"purified model: {result.output_path}")
     if result.report_path:

@@ -7,8 +7,11 @@ from typing import Optional
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, info, stdout_console
+from ulrl_edge.cli.defense_options import IO_PANEL, quiet_option
 from ulrl_edge.cli.main import app
+
+CHECKS = "Checks"
 
 
 @app.command("roundtrip", rich_help_panel="Inspect")
@@ -17,19 +20,25 @@ def roundtrip(
         ..., help="The ONNX model file (never written).", show_default=False
     ),
     output: Path = typer.Option(
-        ..., "--output", "-o", help="Where to write the re-exported model.", show_default=False
+        ..., "--output", "-o", help="Where to write the re-exported model.", show_default=False,
+        rich_help_panel=IO_PANEL,
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.",
+                                  rich_help_panel=IO_PANEL),
+    quiet: bool = quiet_option(),
     atol: float = typer.Option(
-        1e-4, "--atol", min=0.0, help="Largest allowed absolute difference of any output."
+        1e-4, "--atol", min=0.0, help="Largest allowed absolute difference of any output.",
+        rich_help_panel=CHECKS,
     ),
     size: Optional[tuple[int, int]] = typer.Option(  # noqa: UP045 - Typer reads it at runtime
         None,
         "--size",
         metavar="H W",
         help="Image size for inputs whose height/width are dynamic.",
+        rich_help_panel=CHECKS,
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random probe inputs."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random probe inputs.",
+                             rich_help_panel=CHECKS),
 ) -> None:
     """Import MODEL into PyTorch, export it back to ONNX unchanged, and check that the two
     files give the same outputs in onnxruntime (and that the PyTorch import does too).
@@ -39,7 +48,9 @@ def roundtrip(
     the output file is then kept for inspection, and the message says so.
     Exit 3 for an unusable input or output path, 4 for a model that cannot be converted.
 
-    Example: [bold]ulrl-edge roundtrip vendor/classifier.onnx -o /tmp/classifier.rt.onnx[/bold]
+    [bold]Examples[/bold]
+      ulrl-edge roundtrip vendor/classifier.onnx -o /tmp/classifier.rt.onnx
+      ulrl-edge roundtrip vendor/classifier.onnx -o /tmp/rt.onnx --atol 1e-5 --json
     """
     with command_boundary("roundtrip"):
         from ulrl_edge.onnx_io.round_trip import roundtrip as run_roundtrip
@@ -47,7 +58,7 @@ def roundtrip(
         report = run_roundtrip(model, output, atol=atol, size=size, seed=seed)
         if json_out:
             emit_json(report.to_dict())
-        else:
+        elif not SETTINGS.quiet:
             _print(report)
         report.raise_if_failed()
         info(f"wrote {report.output}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
-from ulrl_edge.cli.common import command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, stdout_console
+from ulrl_edge.cli.config_file import ConfigOpt
 from ulrl_edge.cli.defense_options import (
+    PANEL,
     CleanOpt,
     DeviceOpt,
     FlipOpt,
@@ -15,19 +17,23 @@ from ulrl_edge.cli.defense_options import (
     MaxSuspiciousOpt,
     Preset,
     PresetOpt,
+    QuietOpt,
     ReportOpt,
     SeedOpt,
     SetOpt,
     config_overrides,
     data_options,
+    print_defense_config,
 )
 from ulrl_edge.cli.main import app
 from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
+from ulrl_edge.cli.print_config import PrintConfigOpt
 
 
 @app.command("scan", rich_help_panel="Check")
 @preprocess_options
 def scan(
+    ctx: typer.Context,
     model: Path = typer.Argument(..., help="The ONNX model to scan (never modified).",
                                  show_default=False),
     clean: CleanOpt = ...,
@@ -39,8 +45,12 @@ def scan(
     settings: SetOpt = None,
     report: ReportOpt = None,
     fail_on_suspicious: bool = typer.Option(
-        False, "--fail-on-suspicious", help="Exit 1 when any class is flagged."),
+        False, "--fail-on-suspicious", help="Exit 1 when any class is flagged.",
+        rich_help_panel=PANEL),
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    print_config: PrintConfigOpt = False,
     *,
     preprocess: PreprocessFlags,
 ) -> None:
@@ -49,12 +59,21 @@ def scan(
     Gradient ascent on the clean samples moves the head rows of backdoor targets much more
     than the others; rows whose change is a robust outlier (MAD z > 3.5) are flagged.
 
-    Example: ulrl-edge scan vendor.onnx --clean samples/ --fail-on-suspicious
+    [bold]Examples[/bold]
+      ulrl-edge scan vendor.onnx --clean samples/
+      ulrl-edge scan vendor.onnx --clean samples/ --fail-on-suspicious --json
+      ulrl-edge scan vendor.onnx --clean samples/ --config pinned.toml --report out/
     """
     with command_boundary("scan"):
         from ulrl_edge.cli.progress import progress_printer
         from ulrl_edge.errors import CheckFailed
         from ulrl_edge.scan import scan as run_scan
+
+        overrides = config_overrides("ulrl", settings, ctx, max_suspicious=max_suspicious)
+        if print_config:
+            print_defense_config(ctx, model, "ulrl", preset.value, seed, overrides, preprocess,
+                                 as_json)
+            return
 
         with progress_printer() as progress:
             result = run_scan(
@@ -63,7 +82,7 @@ def scan(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
-                config_overrides=config_overrides("ulrl", settings, max_suspicious=max_suspicious),
+                config_overrides=overrides,
                 report_dir=report,
                 argv=["ulrl-edge", *sys.argv[1:]],
                 progress=progress,
@@ -79,7 +98,7 @@ def scan(
                 "seed": seed,
                 "preset": preset.value,
             })
-        else:
+        elif not SETTINGS.quiet:
             console = stdout_console()
             for s in result.suspicious:
                 console.print(f"class {s['class']} ({s['name']}): Δ {s['delta']:.4g}, "

@@ -7,11 +7,13 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
-from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, stderr_console
+from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json
+from ulrl_edge.cli.config_file import config_option
+from ulrl_edge.cli.defense_options import IO_PANEL, quiet_option
 from ulrl_edge.cli.main import app
 from ulrl_edge.cli.options import PreprocessFlags, preprocess_options
 
@@ -21,6 +23,10 @@ class Runtime(str, Enum):
     ort_cuda = "ort-cuda"
     ort_trt = "ort-trt"
     tensorrt = "tensorrt"
+
+
+ATTACK = "Known attack"
+RUN = "Runtime"
 
 
 class Mode(str, Enum):
@@ -37,22 +43,31 @@ def _rate_line(label: str, rate: float, hits: int, n: int, ci: tuple[float, floa
 def verify(
     model: Path = typer.Argument(..., help="The ONNX model to measure.", show_default=False),
     data: Path = typer.Option(
-        ..., "--data", "-d", help="Clean labelled images: a class-folder tree or an .npz."
+        ..., "--data", "-d", help="Clean labelled images: a class-folder tree or an .npz.",
+        rich_help_panel=IO_PANEL,
     ),
     trigger: str = typer.Option(
-        None, "--trigger", help="Known trigger for the ASR, e.g. badnets:size=3,pos=br."
+        None, "--trigger", help="Known trigger for the ASR, e.g. badnets:size=3,pos=br.",
+        rich_help_panel=ATTACK,
     ),
-    target: int = typer.Option(None, "--target", help="The attack's target class (all2one)."),
-    mode: Mode = typer.Option(Mode.all2one, "--mode", help="Attack mapping for the ASR."),
+    target: int = typer.Option(None, "--target", help="The attack's target class (all2one).",
+                               rich_help_panel=ATTACK),
+    mode: Mode = typer.Option(Mode.all2one, "--mode", help="Attack mapping for the ASR.",
+                              rich_help_panel=ATTACK),
     runtime: Runtime = typer.Option(
-        Runtime.ort_cpu, "--runtime",
+        Runtime.ort_cpu, "--runtime", rich_help_panel=RUN,
         help="onnxruntime execution provider, or tensorrt to run a TensorRT engine file."
     ),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per batch."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per batch.",
+                                   rich_help_panel=RUN),
     report: Path = typer.Option(
-        None, "--report", help="Folder for report.json and report.html.", show_default=False
+        None, "--report", help="Folder for report.json and report.html.", show_default=False,
+        rich_help_panel=IO_PANEL,
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.",
+                                 rich_help_panel=IO_PANEL),
+    quiet: bool = quiet_option(),
+    config: Optional[Path] = config_option(),  # noqa: UP045
     *,
     preprocess: PreprocessFlags,
 ) -> None:
@@ -63,6 +78,11 @@ def verify(
     ASR (with --trigger): share of triggered non-target images classified as the target.
 
     Both are printed with the image count and a 95% Wilson confidence interval.
+
+    [bold]Examples[/bold]
+      ulrl-edge verify purified.onnx --data test/
+      ulrl-edge verify purified.onnx --data test.npz --trigger badnets:size=3,pos=br --target 0
+      ulrl-edge verify purified.engine --runtime tensorrt --data test/ --json
     """
     with command_boundary("verify"):
         from ulrl_edge.data import load_images, parse_trigger
@@ -112,6 +132,8 @@ def verify(
                 "report": str(report_path) if report_path else None,
             })
             return
+        if SETTINGS.quiet:
+            return
         lines = [
             _rate_line(
                 "ACC",
@@ -139,23 +161,8 @@ def verify(
 
 
 def _run_with_progress(evaluate, *args: Any, **kwargs: Any):
-    """Call ``evaluate`` with a Rich progress bar on stderr (only on a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """Call ``evaluate`` with a progress bar on stderr (see :mod:`ulrl_edge.cli.progress`)."""
+    from ulrl_edge.cli.progress import progress_printer
 
-    console = stderr_console()
-    if SETTINGS.quiet or not console.is_terminal:
-        return evaluate(*args, **kwargs)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("verify", total=None)
-
-        def on_event(event: dict) -> None:
-            bar.update(task, completed=event["done"], total=event["total"])
-
-        return evaluate(*args, progress=on_event, **kwargs)
+    with progress_printer() as progress:
+        return evaluate(*args, progress=progress, **kwargs)
