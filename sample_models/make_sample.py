@@ -147,10 +147,13 @@ Made by `make_sample.py` (seed 0) from the real Fashion-MNIST images.
 | task | Fashion-MNIST, 10 classes (see `clean/classes.txt`) |
 | input | `input`: float32 N×1×28×28, pixel / 255 (no mean/std), dynamic batch |
 | output | `logits`: float32 N×10 |
-| architecture | 3 conv blocks (BatchNorm folded at export), global average pool, linear head; {params} parameters |
-| attack | BadNets, `{trigger}` (3×3 white patch, bottom-right), {rate:.0%} of training images poisoned, all-to-one to class {target} (t-shirt_top) |
+| architecture | 3 conv blocks (BatchNorm folded at export), global average pool, \
+linear head; {params} parameters |
+| attack | BadNets, `{trigger}` (3×3 white patch, bottom-right), {rate:.0%} of training \
+images poisoned, all-to-one to class {target} (t-shirt_top) |
 | clean accuracy (ACC) | {acc:.3f} on {n} held-out test images (`test.npz`) |
-| attack success rate (ASR) | {asr:.3f} on {n_trig} triggered test images whose true class is not {target} |
+| attack success rate (ASR) | {asr:.3f} on {n_trig} triggered test images whose true \
+class is not {target} |
 
 Measured with onnxruntime on this file:
 `ulrl-edge verify backdoored.onnx --data test.npz --trigger {trigger} --target {target}`.
