@@ -24,6 +24,8 @@ _PHASE_NAMES = {
     "unlearn": "unlearning",
     "relearn": "relearning",
     "finetune": "fine-tuning",
+    "prune": "pruning",
+    "recover": "recovering masks",
     "verify": "verifying",
 }
 

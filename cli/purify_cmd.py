@@ -57,7 +57,7 @@ def purify(
     clean: CleanOpt = ...,
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the purified ONNX model.",
                              show_default=False, rich_help_panel=IO_PANEL),
-    method: str = typer.Option("ulrl", "--method", help="Defense: ulrl (default) or ft.",
+    method: str = typer.Option("ulrl", "--method", help="Defense: ulrl (default), ft, fp or rnp.",
                                rich_help_panel=PANEL),
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,

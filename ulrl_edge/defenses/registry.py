@@ -18,7 +18,12 @@ DefenseFn = Callable[..., Any]
 
 # Modules that register defenses when imported; loaded on the first look-up so that
 # ``import ulrl_edge.defenses.registry`` stays cheap.
-_BUILTIN_MODULES = ("ulrl_edge.defenses.ulrl", "ulrl_edge.defenses.ft")
+_BUILTIN_MODULES = (
+    "ulrl_edge.defenses.ulrl",
+    "ulrl_edge.defenses.ft",
+    "ulrl_edge.defenses.fp",
+    "ulrl_edge.defenses.rnp",
+)
 
 
 @dataclass(frozen=True)
