@@ -57,8 +57,9 @@ def purify(
     clean: CleanOpt = ...,
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the purified ONNX model.",
                              show_default=False, rich_help_panel=IO_PANEL),
-    method: str = typer.Option("ulrl", "--method", help="Defense: ulrl (default), ft, fp or rnp.",
-                               rich_help_panel=PANEL),
+    method: str = typer.Option(
+        "ulrl", "--method", rich_help_panel=PANEL,
+        help="Defense: ulrl (default), or a baseline: ft, fp, rnp, anp, ibau, sau."),
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",

@@ -23,6 +23,9 @@ _BUILTIN_MODULES = (
     "ulrl_edge.defenses.ft",
     "ulrl_edge.defenses.fp",
     "ulrl_edge.defenses.rnp",
+    "ulrl_edge.defenses.anp",
+    "ulrl_edge.defenses.ibau",
+    "ulrl_edge.defenses.sau",
 )
 
 

@@ -62,7 +62,8 @@ from ulrl_edge.defenses.base import (
 )
 from ulrl_edge.defenses.channel_masks import ChannelMasks, maskable_layers, zero_channels
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import BatchStream, accuracy, current_lr, train_epoch
+from ulrl_edge.defenses.training import BatchStream, accuracy, train_epoch
+from ulrl_edge.defenses.unlearning import AscentSettings, gradient_ascent
 from ulrl_edge.errors import BadInput, UnsupportedModel
 
 
@@ -163,48 +164,21 @@ def _unlearn(
     model0: nn.Module, data: TrainingData, cfg: RNPConfig, progress: Progress | None
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Gradient ascent on a copy of ``model0``; returns it and the epoch curve."""
-    model = fresh_copy(model0).train()
-    stream = BatchStream(
-        data,
-        cfg.batch_size,
-        torch.Generator().manual_seed(cfg.seed),
-        model_device(model),
-        cfg.augment,
-    )
-    opt = torch.optim.SGD(
-        model.parameters(),
+    model = fresh_copy(model0)
+    settings = AscentSettings(
+        batch_size=cfg.batch_size,
+        augment=cfg.augment,
         lr=cfg.unlearn_lr,
         momentum=cfg.unlearn_momentum,
         weight_decay=cfg.unlearn_weight_decay,
+        milestones=cfg.unlearn_milestones,
+        gamma=cfg.unlearn_gamma,
+        clip_norm=cfg.unlearn_clip_norm,
+        epochs=cfg.unlearn_epochs,
+        stop_acc=cfg.clean_threshold,
+        check=cfg.unlearn_check,
     )
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, list(cfg.unlearn_milestones), cfg.unlearn_gamma
-    )
-
-    def ascend(logits: torch.Tensor, labels: torch.Tensor):
-        ce = nn.functional.cross_entropy(logits, labels)
-        return -ce, ce
-
-    def stop_step(correct: int, seen: int, hits: int, size: int) -> bool:
-        return hits / size <= cfg.clean_threshold
-
-    curve = []
-    for epoch in range(cfg.unlearn_epochs):
-        lr = current_lr(opt)
-        stats = train_epoch(
-            model,
-            stream,
-            opt,
-            ascend,
-            clip_norm=cfg.unlearn_clip_norm,
-            stop_step=stop_step if cfg.unlearn_check == "step" else None,
-        )
-        sched.step()
-        row = {"epoch": epoch + 1, "loss": stats.loss, "acc": stats.acc, "lr": lr}
-        curve.append(row)
-        notify(progress, phase="unlearn", epochs=cfg.unlearn_epochs, **row)
-        if stats.stopped or stats.acc <= cfg.clean_threshold:
-            break
+    curve, _ = gradient_ascent(model, data, settings, cfg.seed, progress)
     return model, curve
 
 

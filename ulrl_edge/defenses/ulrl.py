@@ -39,6 +39,7 @@ from ulrl_edge.defenses.training import (
     train_epoch,
 )
 from ulrl_edge.defenses.ulrl_config import RELEARN_STEPS, Penalty, ULRLConfig
+from ulrl_edge.defenses.unlearning import gradient_ascent
 
 __all__ = ["RELEARN_STEPS", "ULRLConfig", "relearn", "ulrl", "unlearn"]
 
@@ -55,54 +56,10 @@ def _unlearn_once(
     model0: nn.Module, data: TrainingData, cfg: ULRLConfig, seed: int, progress: Progress | None
 ) -> dict[str, Any]:
     """One gradient-ascent run; returns Δ per row and the epoch curve."""
-    model = fresh_copy(model0).train()
+    model = fresh_copy(model0)
     head = locate_head(model)
     w0 = head.rows().detach().clone()
-    stream = BatchStream(
-        data, cfg.batch_size, torch.Generator().manual_seed(seed), model_device(model), cfg.augment
-    )
-    opt = torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.unlearn_lr,
-        momentum=cfg.unlearn_momentum,
-        weight_decay=cfg.unlearn_weight_decay,
-    )
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, list(cfg.unlearn_milestones), cfg.unlearn_gamma
-    )
-    threshold = cfg.unlearn_stop_acc
-
-    def ascend(logits: torch.Tensor, labels: torch.Tensor):
-        ce = nn.functional.cross_entropy(logits, labels)
-        return -ce, ce
-
-    def stop_step(correct: int, seen: int, hits: int, size: int) -> bool:
-        return hits / size <= threshold
-
-    curve, steps = [], 0
-    for epoch in range(cfg.unlearn_epochs):
-        lr = current_lr(opt)
-        stats = train_epoch(
-            model,
-            stream,
-            opt,
-            ascend,
-            clip_norm=cfg.unlearn_clip_norm,
-            stop_step=stop_step if cfg.unlearn_check == "step" else None,
-        )
-        sched.step()
-        steps += stats.steps
-        row = {
-            "epoch": epoch + 1,
-            "loss": stats.loss,
-            "acc": stats.acc,
-            "lr": lr,
-            "steps": stats.steps,
-        }
-        curve.append(row)
-        notify(progress, phase="unlearn", epochs=cfg.unlearn_epochs, seed=seed, **row)
-        if stats.stopped or stats.acc <= threshold:
-            break
+    curve, steps = gradient_ascent(model, data, cfg.ascent(), seed, progress, {"seed": seed})
     with torch.no_grad():
         change = (head.rows().detach() - w0).abs().sum(dim=1)
         if cfg.score == "relative":

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ulrl_edge.defenses.unlearning import AscentSettings
 from ulrl_edge.errors import BadInput
 
 # Optimiser steps auto's relearning aims for: 20 epochs of 128 leave few-sample runs
@@ -170,6 +171,22 @@ class ULRLConfig:
         for ok, message in checks:
             if not ok:
                 raise BadInput(f"ULRL setting: {message}")
+
+    def ascent(self) -> AscentSettings:
+        """The unlearning-loop settings of a resolved config."""
+        return AscentSettings(
+            batch_size=int(self.batch_size),
+            augment=self.augment,
+            lr=float(self.unlearn_lr),
+            momentum=self.unlearn_momentum,
+            weight_decay=self.unlearn_weight_decay,
+            milestones=self.unlearn_milestones,
+            gamma=self.unlearn_gamma,
+            clip_norm=self.unlearn_clip_norm,
+            epochs=self.unlearn_epochs,
+            stop_acc=self.unlearn_stop_acc,
+            check=self.unlearn_check,
+        )
 
     def resolve(self, num_samples: int) -> ULRLConfig:
         """Fill the settings left to the data (None) for ``num_samples`` clean images."""
