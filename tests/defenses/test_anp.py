@@ -92,3 +92,22 @@ def test_same_seed_same_model(backdoored_lab):
     assert a.details["mask_values"] == b.details["mask_values"] and _same(a.model, b.model)
     c = run(lab.model, lab.training_data(), quick.with_overrides(seed=1))
     assert a.details["mask_values"] != c.details["mask_values"]
+
+
+def test_layers_off_the_logits_path_are_skipped(backdoored_lab):
+    """Imported graphs can hold a layer whose output never reaches the logits."""
+
+    class WithDeadBranch(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.unused = nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            return self.inner(x)
+
+    lab = backdoored_lab
+    model = WithDeadBranch(copy.deepcopy(lab.model))
+    quick = ANPConfig(nb_iter=10, batch_size=32, print_every=10)
+    result = get_defense("anp")(model, lab.training_data(), quick)
+    assert torch.equal(result.model.unused.weight, model.unused.weight)

@@ -163,7 +163,8 @@ def train_masks(
                     noise_opt.zero_grad(set_to_none=True)
                     (-ce(net(x), y)).backward()
                     for p in pert.noise_parameters():
-                        p.grad = torch.sign(p.grad)
+                        if p.grad is not None:  # a layer off the path to the logits has none
+                            p.grad = torch.sign(p.grad)
                     noise_opt.step()
                 loss_rob = ce(net(x), y)
             else:
