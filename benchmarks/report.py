@@ -1,0 +1,241 @@
+"""Turn ``results.jsonl`` into BENCHMARKS.md tables and an ASR-vs-ACC-drop plot.
+
+    python benchmarks/report.py [--results benchmarks/results] [--md benchmarks/BENCHMARKS.md]
+
+Numbers are mean ± std over seeds (and, for the summary, over cells too). ACC and ASR are
+percentages; the ACC drop is ``ACC before − ACC after`` in percentage points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "ibau", "sau")
+
+
+def load(results: Path) -> list[dict]:
+    lines = (results / "results.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def ms(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± std`` (population std over seeds; ± 0 for one value)."""
+    vals = [v * scale for v in values]
+    mean = statistics.fmean(vals)
+    std = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def defenses_in(rows: list[dict]) -> list[str]:
+    seen = {r["defense"] for r in rows}
+    return [d for d in ORDER if d in seen] + sorted(seen - set(ORDER))
+
+
+def summary_table(rows: list[dict]) -> list[str]:
+    out = [
+        "| Defense | ACC % | ASR % | ACC drop (pp) | DER | Wall s | Peak +MiB | runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    first = {}
+    for r in rows:
+        first.setdefault((r["data"], r["attack"], r["arch"], r["seed"]), r)
+    base = list(first.values())
+    out.append(
+        f"| no defense | {ms([r['acc0'] for r in base], 100)} | "
+        f"{ms([r['asr0'] for r in base], 100)} | – | – | – | – | {len(base)} |"
+    )
+    for d in defenses_in(rows):
+        rs = [r for r in rows if r["defense"] == d]
+        out.append(
+            f"| {d} | {ms([r['acc'] for r in rs], 100)} | {ms([r['asr'] for r in rs], 100)} | "
+            f"{ms([r['acc0'] - r['acc'] for r in rs], 100)} | {ms([r['der'] for r in rs], 1, 3)}"
+            f" | {ms([r['wall_s'] for r in rs])} | {ms([r['peak_mib'] for r in rs], 1, 0)} | "
+            f"{len(rs)} |"
+        )
+    return out
+
+
+def cell_table(rows: list[dict], metric: str) -> list[str]:
+    """Rows: cells; columns: no defense + each defense; entries: ``metric`` mean ± std."""
+    defs = defenses_in(rows)
+    cells = defaultdict(lambda: defaultdict(list))
+    base = defaultdict(dict)
+    for r in rows:
+        cell = (r["data"], r["attack"], r["arch"])
+        cells[cell][r["defense"]].append(r)
+        base[cell][r["seed"]] = r
+    scale, digits = (1, 3) if metric == "der" else (100, 1)
+    head = ["data", "attack", "arch"] + ([] if metric == "der" else ["no defense"]) + defs
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell in sorted(cells):
+        entries = list(cell)
+        if metric != "der":
+            entries.append(ms([r[f"{metric}0"] for r in base[cell].values()], scale, digits))
+        for d in defs:
+            rs = cells[cell].get(d)
+            entries.append(ms([r[metric] for r in rs], scale, digits) if rs else "–")
+        out.append("| " + " | ".join(entries) + " |")
+    return out
+
+
+def time_ratio(rows: list[dict]) -> list[str]:
+    """Wall time of each ULRL preset over FT's, matched per (cell, seed)."""
+    ft = {(r["data"], r["attack"], r["arch"], r["seed"]): r["wall_s"]
+          for r in rows if r["defense"] == "ft"}  # fmt: skip
+    out = []
+    for preset in ("ulrl-paper", "ulrl-auto"):
+        ratios = [
+            r["wall_s"] / ft[k]
+            for r in rows
+            if r["defense"] == preset
+            and (k := (r["data"], r["attack"], r["arch"], r["seed"])) in ft
+            and ft[k] > 0
+        ]
+        if ratios:
+            out.append(
+                f"- {preset} / ft: mean {statistics.fmean(ratios):.1f}×, median "
+                f"{statistics.median(ratios):.1f}× over {len(ratios)} matched runs"
+            )
+    return out
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, d in enumerate(defenses_in(rows)):
+        rs = [r for r in rows if r["defense"] == d]
+        drop = [100 * (r["acc0"] - r["acc"]) for r in rs]
+        asr = [100 * r["asr"] for r in rs]
+        color = f"C{i}"
+        ax.scatter(drop, asr, s=18, alpha=0.45, color=color)
+        ax.scatter([statistics.fmean(drop)], [statistics.fmean(asr)], s=140, marker="*",
+                   color=color, edgecolor="black", label=f"{d} (mean ★)")  # fmt: skip
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("ACC drop (percentage points; lower is better)")
+    ax.set_ylabel("ASR after defense (%; lower is better)")
+    ax.set_title("Defenses: ASR vs ACC drop (dots: runs, stars: means)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def where_ulrl_loses(rows: list[dict]) -> list[str]:
+    """Cells where the best ULRL preset has a lower mean DER than some peer."""
+    by = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        by[(r["data"], r["attack"], r["arch"])][r["defense"]].append(r["der"])
+    out = []
+    for cell, defs in sorted(by.items()):
+        mean = {d: statistics.fmean(v) for d, v in defs.items()}
+        ulrl = {d: v for d, v in mean.items() if d.startswith("ulrl")}
+        peers = {d: v for d, v in mean.items() if not d.startswith("ulrl")}
+        if not ulrl or not peers:
+            continue
+        best_u = max(ulrl, key=ulrl.get)
+        best_p = max(peers, key=peers.get)
+        if peers[best_p] > ulrl[best_u] + 1e-9:
+            out.append(
+                f"- {'/'.join(cell)}: {best_p} DER {peers[best_p]:.3f} > "
+                f"{best_u} DER {ulrl[best_u]:.3f}"
+            )
+    return out or ["- none: a ULRL preset has the best mean DER in every cell"]
+
+
+def write(results: Path, md: Path, png: Path) -> None:
+    rows = load(results)
+    run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
+    plot(rows, png)
+    mode = run.get("mode", "?").upper()
+    plan = run.get("plan", {})
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [
+        f"# Benchmarks — {mode} run"
+        + (" (not the full run)" if mode == "QUICK" else ""),
+        "",
+        f"Command: `python {run.get('command', 'benchmarks/run.py')}` then "
+        "`python benchmarks/report.py`.",
+        "",
+        f"Machine: {run.get('machine', '?')}. Started {run.get('started', '?')}.",
+        "",
+        f"Plan: data {plan.get('data')}, attacks {plan.get('attacks')}, archs "
+        f"{plan.get('archs')}, defenses {plan.get('defenses')}, seeds {seeds}; backdoored "
+        f"models trained on {plan.get('n_train')} images for {plan.get('epochs')} epochs, "
+        f"10% poisoning, all-to-one to class 0; ACC/ASR on {plan.get('n_test')} held-out "
+        "test images.",
+        "",
+        "Protocol: each backdoored model is exported to ONNX (`torch.onnx.export`, "
+        "dynamo=False) and re-imported (`load_model` → `import_model`), as a vendor model "
+        "would be. Each defense runs with its default config (ULRL with both presets) on "
+        f"the clean data: 1% of the training subset, at least 10 per class ({rows[0]['n_clean']}"
+        f" images, split 80/20 into purify ({rows[0]['n_purify']}) and holdout as "
+        "`ulrl-edge purify` does). The defended model is exported with "
+        "`export_model` and measured by onnxruntime (`ulrl_edge.verify.evaluate`).",
+        "",
+        "- DER = (max(0, ΔASR) − max(0, ACC drop) + 1) / 2 (BackdoorBench); higher is "
+        "better, 0.5 = no change.",
+        "- Wall s: the defense call alone (no export/evaluation), torch on the CPU threads "
+        "shown above.",
+        "- Peak +MiB: peak resident set size during the defense call minus the RSS just "
+        "before it (after glibc malloc_trim; sampled every 5 ms from /proc/self/statm); "
+        "not tracemalloc, which "
+        "misses torch tensors.",
+        "- mean ± std over seeds" + (" (one seed here, so std is 0 per cell)" if len(seeds) == 1
+                                     else "") + "; the summary also averages over cells.",
+        "",
+        "## Summary over all cells",
+        "",
+        *summary_table(rows),
+        "",
+        "## ULRL / FT wall-time ratio",
+        "",
+        *time_ratio(rows),
+        "",
+        "## ASR % per cell (lower is better)",
+        "",
+        *cell_table(rows, "asr"),
+        "",
+        "## ACC % per cell",
+        "",
+        *cell_table(rows, "acc"),
+        "",
+        "## DER per cell (higher is better)",
+        "",
+        *cell_table(rows, "der"),
+        "",
+        "## Where ULRL loses (a peer has a higher mean DER than both ULRL presets' best)",
+        "",
+        *where_ulrl_loses(rows),
+        "",
+        f"![ASR vs ACC drop]({png.name})",
+        "",
+    ]  # fmt: skip
+    tmp = md.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(md)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=HERE / "results")
+    p.add_argument("--md", type=Path, default=HERE / "BENCHMARKS.md")
+    p.add_argument("--png", type=Path, default=None, help="default: beside --md")
+    a = p.parse_args(argv)
+    write(a.results, a.md, a.png or a.md.with_name("asr_vs_acc_drop.png"))
+    print(f"wrote {a.md}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,272 @@
+"""Benchmark every defense on every (data, attack, architecture) cell.
+
+    python benchmarks/run.py --quick          # Fashion-MNIST, 1 seed, 2 archs, 4 attacks
+    python benchmarks/run.py --full           # everything, 3 seeds
+    python benchmarks/run.py --defenses ulrl-auto,ft --attacks badnets --archs vit --seeds 0,1
+
+Each (cell, defense, seed) appends one JSON line to ``OUT/results.jsonl``; lines already
+there are skipped, so an interrupted run resumes. Backdoored models are cached as ONNX in
+``--cache``. Metrics come from onnxruntime on the exported defended model
+(:func:`ulrl_edge.verify.evaluate`), never from torch.
+
+Peak memory is the peak resident set size (RSS, sampled every 5 ms from /proc/self/statm in
+a thread) during the defense call minus the RSS just before it, taken after glibc
+``malloc_trim`` so that heap freed by earlier runs does not hide the peak: the extra memory
+the defense needed. tracemalloc would miss torch's tensor allocations, and ru_maxrss is a
+process-lifetime peak that later runs rarely exceed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo root
+
+DEFENSES = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "ibau", "sau")
+QUICK = {
+    "data": ["fmnist"],
+    "seeds": [0],
+    "archs": ["resnet", "vgg"],
+    "attacks": ["badnets", "blend", "sig", "wanet"],
+    "defenses": ["ulrl-paper", "ulrl-auto", "ft", "fp"],
+    "n_train": 6000,
+    "n_test": 2000,
+    "epochs": 6,
+}
+FULL = {
+    "data": ["fmnist", "rgb"],
+    "seeds": [0, 1, 2],
+    "archs": ["resnet", "vgg", "vit"],
+    "attacks": ["badnets", "blend", "sig", "wanet", "trojan", "lowfreq"],
+    "defenses": list(DEFENSES),
+    "n_train": 10000,
+    "n_test": 5000,
+    "epochs": 8,
+}
+
+
+class PeakRSS:
+    """Context manager: peak RSS above the starting RSS, in MiB, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak_mib = 0.0
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        _trim()  # hand freed heap back to the OS so reused memory does not hide the peak
+        self._start = self._peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._rss())
+        self.peak_mib = (self._peak - self._start) / 2**20
+
+
+def _trim() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the delta may then read low
+        pass
+
+
+def der(asr0: float, asr1: float, acc0: float, acc1: float) -> float:
+    """BackdoorBench's defense effectiveness rating, in [0, 1]."""
+    return (max(0.0, asr0 - asr1) - max(0.0, acc0 - acc1) + 1) / 2
+
+
+def make_config(name: str, seed: int):
+    """(registered defense, its default config) for a benchmark defense name."""
+    from ulrl_edge.defenses import get_defense
+
+    method, _, preset = name.partition("-")
+    defense = get_defense(method)
+    factory = getattr(defense.config_cls, preset) if preset else defense.config_cls
+    return defense, factory().with_overrides(seed=seed)
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}; {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="the <10 min CPU configuration")
+    size.add_argument("--full", action="store_true", help="every cell, 3 seeds")
+    p.add_argument("--seeds", help="comma-separated seeds (overrides the preset)")
+    p.add_argument("--defenses", help=f"comma-separated, from {','.join(DEFENSES)}")
+    p.add_argument("--attacks", help="comma-separated: badnets,blend,sig,wanet,trojan,lowfreq")
+    p.add_argument("--archs", help="comma-separated: resnet,vgg,vit")
+    p.add_argument("--data", help="comma-separated: fmnist,rgb")
+    p.add_argument("--n-train", type=int, help="training subset size")
+    p.add_argument("--epochs", type=int, help="epochs to train each backdoored model")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--cache", type=Path, default=HERE / "cache")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--device", default="cpu", help="torch device for training and defenses")
+    return p.parse_args(argv)
+
+
+def resolve(args: argparse.Namespace) -> dict:
+    plan = dict(FULL if args.full else QUICK)
+    for key in ("data", "attacks", "archs", "defenses"):
+        value = getattr(args, key)
+        if value:
+            plan[key] = [v.strip() for v in value.split(",") if v.strip()]
+    if args.seeds:
+        plan["seeds"] = [int(s) for s in args.seeds.split(",")]
+    if args.n_train:
+        plan["n_train"] = args.n_train
+    if args.epochs:
+        plan["epochs"] = args.epochs
+    bad = [d for d in plan["defenses"] if d not in DEFENSES]
+    if bad:
+        raise SystemExit(f"unknown defenses {bad}; choose from {', '.join(DEFENSES)}")
+    return plan
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    plan = resolve(args)
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+    from benchmarks.attacks import TARGET, attack_specs, trigger_of
+    from benchmarks.cells import backdoored_onnx, load_data
+    from ulrl_edge.data import stratified_split
+    from ulrl_edge.defenses import TrainingData, seed_everything
+    from ulrl_edge.onnx_io import export_model, import_model, load_model
+    from ulrl_edge.verify import evaluate
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    done = set()
+    if results.exists():
+        for line in results.read_text().splitlines():
+            row = json.loads(line)
+            done.add(tuple(row[k] for k in ("data", "attack", "arch", "seed", "defense")))
+    run_info = {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "mode": "full" if args.full else "quick",
+        "machine": machine(),
+        "plan": plan,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (args.out / "run.json").write_text(json.dumps(run_info, indent=1))
+    total = (
+        len(plan["data"]) * len(plan["attacks"]) * len(plan["archs"]) * len(plan["seeds"])
+        * len(plan["defenses"])
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    count = 0
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)
+
+    log(f"plan: {total} defense runs; {run_info['machine']}")
+    for data_name in plan["data"]:
+        data = load_data(data_name, plan["n_train"], plan["n_test"], args.cache)
+        specs = attack_specs(args.cache, data.train.hwc[0])
+        purify, verify = stratified_split(data.clean, verify_fraction=0.2, seed=0)
+        for attack_name in plan["attacks"]:
+            attack = specs[attack_name]
+            trigger = trigger_of(attack)
+            for arch in plan["archs"]:
+                for seed in plan["seeds"]:
+                    keys = [(data_name, attack_name, arch, seed, d) for d in plan["defenses"]]
+                    if all(k in done for k in keys):
+                        count += len(keys)
+                        continue
+                    path, info = backdoored_onnx(
+                        data, attack, arch, seed, plan["epochs"], args.cache
+                    )
+                    before = evaluate(path, data.test, data.spec, trigger=trigger,
+                                      target=TARGET, mode=attack.mode)  # fmt: skip
+                    acc0, asr0 = before.accuracy, before.attack_success_rate
+                    log(f"{data_name}/{attack_name}/{arch}/s{seed}: backdoored ACC {acc0:.3f} "
+                        f"ASR {asr0:.3f} (trained in {info['train_s']:.0f}s, "
+                        f"{info['params']} params)")  # fmt: skip
+                    loaded = load_model(path)
+                    for key in keys:
+                        count += 1
+                        if key in done:
+                            continue
+                        name = key[-1]
+                        model = import_model(loaded).to(args.device)
+                        defense, config = make_config(name, seed)
+                        clean = TrainingData(
+                            images=purify, spec=data.spec, flip=data.flip, crop_padding=2,
+                            holdout=verify,
+                        )  # fmt: skip
+                        seed_everything(seed)
+                        with PeakRSS() as mem:
+                            start = time.perf_counter()
+                            result = defense(model, clean, config, None)
+                            wall = time.perf_counter() - start
+                        with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+                            out = export_model(result.model.to("cpu").eval(), loaded,
+                                               Path(tmp) / "defended.onnx")  # fmt: skip
+                            after = evaluate(out, data.test, data.spec, trigger=trigger,
+                                             target=TARGET, mode=attack.mode)  # fmt: skip
+                        row = {
+                            "data": data_name, "attack": attack_name, "arch": arch,
+                            "seed": seed, "defense": name,
+                            "acc0": acc0, "asr0": asr0,
+                            "acc": after.accuracy, "asr": after.attack_success_rate,
+                            "der": der(asr0, after.attack_success_rate, acc0, after.accuracy),
+                            "wall_s": round(wall, 3), "peak_mib": round(mem.peak_mib, 1),
+                            "n_clean": len(data.clean), "n_purify": len(purify),
+                            "flagged": result.details.get("flagged"),
+                            "model": info,
+                        }  # fmt: skip
+                        with results.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                        log(f"  [{count}/{total}] {name:10} ACC {acc0:.3f}->{after.accuracy:.3f} "
+                            f"ASR {asr0:.3f}->{after.attack_success_rate:.3f} DER {row['der']:.3f} "
+                            f"{wall:5.1f}s +{mem.peak_mib:.0f}MiB")  # fmt: skip
+    log(f"done: {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
