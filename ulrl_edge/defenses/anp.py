@@ -51,7 +51,7 @@ from ulrl_edge.defenses.base import (
 )
 from ulrl_edge.defenses.neuron_perturb import NeuronPerturbation, zero_neurons
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import accuracy, freeze_batchnorm
+from ulrl_edge.defenses.training import freeze_batchnorm, with_holdout_accuracy
 from ulrl_edge.errors import BadInput
 
 
@@ -233,9 +233,4 @@ def anp(
         "mask": curve,
         "timings": {"mask_s": t1 - t0, "total_s": time.perf_counter() - t0},
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(out, clean.holdout, clean.spec),
-        }
-    return DefenseResult(out, details)
+    return with_holdout_accuracy(model, out, clean, details)

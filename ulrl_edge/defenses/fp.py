@@ -59,6 +59,7 @@ from ulrl_edge.defenses.training import (
     eval_mode,
     freeze_batchnorm,
     train_epoch,
+    with_holdout_accuracy,
 )
 from ulrl_edge.errors import BadInput, UnsupportedModel
 
@@ -297,9 +298,4 @@ def fine_pruning(
         "finetune": {"curve": curve},
         "timings": {"prune_s": t1 - t0, "finetune_s": t2 - t1, "total_s": t2 - t0},
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(pruned_model, clean.holdout, clean.spec),
-        }
-    return DefenseResult(pruned_model, details)
+    return with_holdout_accuracy(model, pruned_model, clean, details)

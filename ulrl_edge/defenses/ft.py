@@ -14,7 +14,7 @@ from torch import nn
 
 from ulrl_edge.defenses.base import DefenseResult, Progress, TrainingData, seed_everything
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import accuracy
+from ulrl_edge.defenses.training import with_holdout_accuracy
 from ulrl_edge.defenses.ulrl import ULRLConfig, relearn
 from ulrl_edge.errors import BadInput
 
@@ -100,9 +100,4 @@ def fine_tune(
         "finetune": info,
         "timings": {"finetune_s": elapsed, "total_s": elapsed},
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(tuned, clean.holdout, clean.spec),
-        }
-    return DefenseResult(tuned, details)
+    return with_holdout_accuracy(model, tuned, clean, details)

@@ -44,7 +44,7 @@ from ulrl_edge.defenses.base import (
     seed_everything,
 )
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import accuracy, eval_mode
+from ulrl_edge.defenses.training import eval_mode, with_holdout_accuracy
 from ulrl_edge.errors import BadInput
 
 ce = nn.functional.cross_entropy
@@ -258,9 +258,4 @@ def ibau(
         "unlearn": curve,
         "timings": {"unlearn_s": elapsed, "total_s": elapsed},
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(net, clean.holdout, clean.spec),
-        }
-    return DefenseResult(net, details)
+    return with_holdout_accuracy(model, net, clean, details)

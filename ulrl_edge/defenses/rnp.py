@@ -62,7 +62,7 @@ from ulrl_edge.defenses.base import (
 )
 from ulrl_edge.defenses.channel_masks import ChannelMasks, maskable_layers, zero_channels
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import BatchStream, accuracy, train_epoch
+from ulrl_edge.defenses.training import BatchStream, train_epoch, with_holdout_accuracy
 from ulrl_edge.defenses.unlearning import AscentSettings, gradient_ascent
 from ulrl_edge.errors import BadInput, UnsupportedModel
 
@@ -276,9 +276,4 @@ def reconstructive_neuron_pruning(
             "total_s": t3 - t0,
         },
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(pruned_model, clean.holdout, clean.spec),
-        }
-    return DefenseResult(pruned_model, details)
+    return with_holdout_accuracy(model, pruned_model, clean, details)

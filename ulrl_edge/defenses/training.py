@@ -17,7 +17,7 @@ from torch import nn
 from ulrl_edge.data.augment import random_crop_flip
 from ulrl_edge.data.images import ImageSet
 from ulrl_edge.data.preprocess import PreprocessSpec
-from ulrl_edge.defenses.base import TrainingData
+from ulrl_edge.defenses.base import DefenseResult, TrainingData
 
 # (objective to minimise, value to report) from (logits, labels)
 LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -231,3 +231,15 @@ def per_class_accuracy(
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
     """The learning rate of the first parameter group."""
     return float(optimizer.param_groups[0]["lr"])
+
+
+def with_holdout_accuracy(
+    before: nn.Module, after: nn.Module, clean: TrainingData, details: dict
+) -> DefenseResult:
+    """The defense's result, with held-out accuracy before and after when there is a split."""
+    if clean.holdout is not None and len(clean.holdout):
+        details["holdout_acc"] = {
+            "before": accuracy(before, clean.holdout, clean.spec),
+            "after": accuracy(after, clean.holdout, clean.spec),
+        }
+    return DefenseResult(after, details)

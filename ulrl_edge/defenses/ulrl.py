@@ -31,12 +31,12 @@ from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import (
     BatchStream,
-    accuracy,
     count_batchnorm,
     cross_entropy,
     current_lr,
     freeze_batchnorm,
     train_epoch,
+    with_holdout_accuracy,
 )
 from ulrl_edge.defenses.ulrl_config import RELEARN_STEPS, Penalty, ULRLConfig
 from ulrl_edge.defenses.unlearning import gradient_ascent
@@ -247,9 +247,4 @@ def ulrl(
         "relearn": relearned,
         "timings": {"unlearn_s": t1 - t0, "relearn_s": t2 - t1, "total_s": t2 - t0},
     }
-    if clean.holdout is not None and len(clean.holdout):
-        details["holdout_acc"] = {
-            "before": accuracy(model, clean.holdout, clean.spec),
-            "after": accuracy(purified, clean.holdout, clean.spec),
-        }
-    return DefenseResult(purified, details)
+    return with_holdout_accuracy(model, purified, clean, details)
