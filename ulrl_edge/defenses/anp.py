@@ -31,7 +31,7 @@ Adapted, and why:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -49,10 +49,10 @@ from ulrl_edge.defenses.base import (
     notify,
     seed_everything,
 )
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.neuron_perturb import NeuronPerturbation, zero_neurons
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import freeze_batchnorm, with_holdout_accuracy
-from ulrl_edge.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -93,21 +93,18 @@ class ANPConfig:
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown ANP setting(s): {', '.join(unknown)}")
-        out = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        return apply_overrides(self, "ANP", overrides)
+
+    def validate(self) -> None:
+        """Raise BadInput for settings that cannot run."""
         checks = [
-            (out.batch_size >= 1, "batch_size must be >= 1"),
-            (out.nb_iter >= 0 and out.print_every >= 1, "nb_iter >= 0, print_every >= 1"),
-            (out.anp_eps >= 0 and out.anp_steps >= 1, "anp_eps >= 0, anp_steps >= 1"),
-            (0.0 <= out.anp_alpha <= 1.0, "anp_alpha must be in [0, 1]"),
-            (0.0 <= out.threshold <= 1.0, "threshold must be in [0, 1]"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.nb_iter >= 0 and self.print_every >= 1, "nb_iter >= 0, print_every >= 1"),
+            (self.anp_eps >= 0 and self.anp_steps >= 1, "anp_eps >= 0, anp_steps >= 1"),
+            (0.0 <= self.anp_alpha <= 1.0, "anp_alpha must be in [0, 1]"),
+            (0.0 <= self.threshold <= 1.0, "threshold must be in [0, 1]"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"ANP setting: {message}")
-        return out
+        require("ANP", checks)
 
 
 def _batch(data: TrainingData, cfg: ANPConfig, gen: torch.Generator, device) -> tuple:

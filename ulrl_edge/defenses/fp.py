@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +50,7 @@ from ulrl_edge.defenses.base import (
     seed_everything,
 )
 from ulrl_edge.defenses.channel_masks import ChannelMasks, zero_channels
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import (
     BatchStream,
@@ -61,7 +62,7 @@ from ulrl_edge.defenses.training import (
     train_epoch,
     with_holdout_accuracy,
 )
-from ulrl_edge.errors import BadInput, UnsupportedModel
+from ulrl_edge.errors import UnsupportedModel
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,7 @@ class FPConfig:
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown FP setting(s): {', '.join(unknown)}")
-        out = replace(self, **{k: v for k, v in overrides.items() if v is not None})
-        out.validate()
-        return out
+        return apply_overrides(self, "FP", overrides)
 
     def validate(self) -> None:
         """Raise BadInput for settings that cannot run."""
@@ -120,9 +116,7 @@ class FPConfig:
             (self.t_max >= 1, "t_max must be >= 1"),
             (self.bn in ("train", "eval"), "bn must be 'train' or 'eval'"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"FP setting: {message}")
+        require("FP", checks)
 
 
 def last_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:

@@ -7,16 +7,16 @@ and batches, so that a side-by-side run isolates what unlearning and the reset a
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from torch import nn
 
 from ulrl_edge.defenses.base import DefenseResult, Progress, TrainingData, seed_everything
+from ulrl_edge.defenses.config_tools import apply_overrides
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import with_holdout_accuracy
 from ulrl_edge.defenses.ulrl import ULRLConfig, relearn
-from ulrl_edge.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,9 @@ class FTConfig:
         """A copy with the given fields changed (None values ignored).
 
         Raises:
-            BadInput: For a field that does not exist.
+            BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown FT setting(s): {', '.join(unknown)}")
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        return apply_overrides(self, "FT", overrides)
 
     def as_relearning(self) -> ULRLConfig:
         """The equivalent ULRL relearning settings (no rows flagged)."""

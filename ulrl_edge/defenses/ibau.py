@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -43,9 +43,9 @@ from ulrl_edge.defenses.base import (
     notify,
     seed_everything,
 )
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import eval_mode, with_holdout_accuracy
-from ulrl_edge.errors import BadInput
 
 ce = nn.functional.cross_entropy
 
@@ -91,24 +91,18 @@ class IBAUConfig:
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown i-BAU setting(s): {', '.join(unknown)}")
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        if "betas" in changes:
-            changes["betas"] = tuple(float(b) for b in changes["betas"])
-        out = replace(self, **changes)
+        return apply_overrides(self, "i-BAU", overrides)
+
+    def validate(self) -> None:
+        """Raise BadInput for settings that cannot run."""
         checks = [
-            (out.batch_size >= 1, "batch_size must be >= 1"),
-            (out.n_rounds >= 0 and out.K >= 0, "n_rounds and K must be >= 0"),
-            (out.lr > 0 and out.pert_lr > 0, "learning rates must be > 0"),
-            (0.0 <= out.portion <= 1.0, "portion must be in [0, 1]"),
-            (out.pert_norm is None or out.pert_norm > 0, "pert_norm must be > 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.n_rounds >= 0 and self.K >= 0, "n_rounds and K must be >= 0"),
+            (self.lr > 0 and self.pert_lr > 0, "learning rates must be > 0"),
+            (0.0 <= self.portion <= 1.0, "portion must be in [0, 1]"),
+            (self.pert_norm is None or self.pert_norm > 0, "pert_norm must be > 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"i-BAU setting: {message}")
-        return out
+        require("i-BAU", checks)
 
 
 def pixel_batches(

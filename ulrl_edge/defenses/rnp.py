@@ -44,7 +44,7 @@ accuracy. RNP was designed for ResNet-scale networks with thousands of BN channe
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
@@ -61,10 +61,11 @@ from ulrl_edge.defenses.base import (
     seed_everything,
 )
 from ulrl_edge.defenses.channel_masks import ChannelMasks, maskable_layers, zero_channels
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import BatchStream, train_epoch, with_holdout_accuracy
 from ulrl_edge.defenses.unlearning import AscentSettings, gradient_ascent
-from ulrl_edge.errors import BadInput, UnsupportedModel
+from ulrl_edge.errors import UnsupportedModel
 
 
 @dataclass(frozen=True)
@@ -122,15 +123,7 @@ class RNPConfig:
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown RNP setting(s): {', '.join(unknown)}")
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        if "unlearn_milestones" in changes:
-            changes["unlearn_milestones"] = tuple(int(m) for m in changes["unlearn_milestones"])
-        out = replace(self, **changes)
-        out.validate()
-        return out
+        return apply_overrides(self, "RNP", overrides)
 
     def validate(self) -> None:
         """Raise BadInput for settings that cannot run."""
@@ -143,9 +136,7 @@ class RNPConfig:
             (self.alpha > 0, "alpha must be > 0"),
             (self.unlearn_check in ("epoch", "step"), "unlearn_check must be 'epoch' or 'step'"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"RNP setting: {message}")
+        require("RNP", checks)
 
 
 def _layers(model: nn.Module, cfg: RNPConfig) -> list[tuple[str, nn.Module]]:

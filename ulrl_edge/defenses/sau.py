@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -47,10 +47,10 @@ from ulrl_edge.defenses.base import (
     notify,
     seed_everything,
 )
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.ibau import pixel_batches
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import eval_mode, with_holdout_accuracy
-from ulrl_edge.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -101,24 +101,18 @@ class SAUConfig:
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise BadInput(f"unknown SAU setting(s): {', '.join(unknown)}")
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        if "betas" in changes:
-            changes["betas"] = tuple(float(b) for b in changes["betas"])
-        out = replace(self, **changes)
+        return apply_overrides(self, "SAU", overrides)
+
+    def validate(self) -> None:
+        """Raise BadInput for settings that cannot run."""
         checks = [
-            (out.batch_size >= 1, "batch_size must be >= 1"),
-            (out.n_rounds >= 0 and out.adv_steps >= 0, "n_rounds, adv_steps must be >= 0"),
-            (out.outer_steps >= 1, "outer_steps must be >= 1"),
-            (out.lr > 0 and out.trigger_norm >= 0, "lr > 0 and trigger_norm >= 0"),
-            (out.pgd_init in ("max", "min", "zero"), "pgd_init must be max, min or zero"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.n_rounds >= 0 and self.adv_steps >= 0, "n_rounds, adv_steps must be >= 0"),
+            (self.outer_steps >= 1, "outer_steps must be >= 1"),
+            (self.lr > 0 and self.trigger_norm >= 0, "lr > 0 and trigger_norm >= 0"),
+            (self.pgd_init in ("max", "min", "zero"), "pgd_init must be max, min or zero"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"SAU setting: {message}")
-        return out
+        require("SAU", checks)
 
 
 def shared_pgd(

@@ -8,13 +8,13 @@ seeds, one flagged row at most, and enough relearning steps to restore the reset
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
+from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.unlearning import AscentSettings
-from ulrl_edge.errors import BadInput
 
 # Optimiser steps auto's relearning aims for: 20 epochs of 128 leave few-sample runs
 # (500 images: 80 steps) short of recovering the re-initialised class.
@@ -131,21 +131,12 @@ class ULRLConfig:
         return base.with_overrides(**overrides)
 
     def with_overrides(self, **overrides: Any) -> ULRLConfig:
-        """A copy with the given fields changed (None values are ignored: flag not given).
+        """A copy with the given fields changed (None values ignored).
 
         Raises:
             BadInput: For a field that does not exist or a value out of range.
         """
-        names = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise BadInput(f"unknown ULRL setting(s): {', '.join(unknown)}")
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        if "unlearn_milestones" in changes:
-            changes["unlearn_milestones"] = tuple(int(m) for m in changes["unlearn_milestones"])
-        out = replace(self, **changes)
-        out.validate()
-        return out
+        return apply_overrides(self, "ULRL", overrides)
 
     def validate(self) -> None:
         """Raise BadInput for settings that cannot run."""
@@ -168,9 +159,7 @@ class ULRLConfig:
             (self.unlearn_check in ("epoch", "step"), "unlearn_check must be 'epoch' or 'step'"),
             (self.relearn_bn in ("train", "eval"), "relearn_bn must be 'train' or 'eval'"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(f"ULRL setting: {message}")
+        require("ULRL", checks)
 
     def ascent(self) -> AscentSettings:
         """The unlearning-loop settings of a resolved config."""
