@@ -30,7 +30,8 @@ def _convert(name: str, text: str, default: Any) -> Any:
         if isinstance(default, float) or default is None and _looks_numeric(text):
             return float(text) if any(c in text for c in ".eE") else int(text)
         if isinstance(default, tuple):
-            return tuple(int(p) for p in text.replace(";", ",").split(",") if p.strip())
+            item = type(default[0]) if default else float
+            return tuple(item(p) for p in text.replace(";", ",").split(",") if p.strip())
     except ValueError:
         kind = type(default).__name__ if default is not None else "number"
         raise BadInput(f"--set {name}={text}: expected a {kind}") from None
