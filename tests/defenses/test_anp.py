@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import ulrl_edge.defenses.anp  # noqa: F401  (registers "anp")
+from tests.defenses.weights import same_weights
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.anp import ANPConfig
 from ulrl_edge.defenses.neuron_perturb import NeuronPerturbation, zero_neurons
@@ -18,10 +19,6 @@ from ulrl_edge.errors import BadInput
 # BackdoorBench's iteration count takes minutes on CPU; the rest stays at its defaults
 SHORT = {"nb_iter": 400, "batch_size": 64, "print_every": 100}
 
-
-def _same(a: nn.Module, b: nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_defaults_are_backdoorbench_values():
@@ -89,7 +86,7 @@ def test_same_seed_same_model(backdoored_lab):
     run = get_defense("anp")
     a = run(lab.model, lab.training_data(), quick)
     b = run(lab.model, lab.training_data(), quick)
-    assert a.details["mask_values"] == b.details["mask_values"] and _same(a.model, b.model)
+    assert a.details["mask_values"] == b.details["mask_values"] and same_weights(a.model, b.model)
     c = run(lab.model, lab.training_data(), quick.with_overrides(seed=1))
     assert a.details["mask_values"] != c.details["mask_values"]
 

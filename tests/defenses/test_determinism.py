@@ -7,16 +7,13 @@ import json
 import pytest
 import torch
 
+from tests.defenses.weights import same_weights
 from ulrl_edge.defenses import get_defense, seed_everything
 from ulrl_edge.defenses.ft import FTConfig
 from ulrl_edge.defenses.ulrl import ULRLConfig
 
 QUICK = {"unlearn_epochs": 3, "relearn_epochs": 2}
 
-
-def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 @pytest.mark.parametrize("preset", ["paper", "auto"])
@@ -26,10 +23,10 @@ def test_same_seed_same_weights(backdoored_lab, preset):
     run = get_defense("ulrl")
     first = run(backdoored_lab.model, data, cfg)
     second = run(backdoored_lab.model, data, cfg)
-    assert _same(first.model, second.model)
+    assert same_weights(first.model, second.model)
     assert first.details["unlearn"]["delta"] == second.details["unlearn"]["delta"]
     other = run(backdoored_lab.model, data, cfg.with_overrides(seed=1))
-    assert not _same(first.model, other.model)
+    assert not same_weights(first.model, other.model)
 
 
 def test_input_model_is_left_unchanged(backdoored_lab):
@@ -74,7 +71,7 @@ def test_fine_tune_is_seeded(backdoored_lab):
     cfg = FTConfig(epochs=2)
     a = get_defense("ft")(backdoored_lab.model, data, cfg)
     b = get_defense("ft")(backdoored_lab.model, data, cfg)
-    assert _same(a.model, b.model)
+    assert same_weights(a.model, b.model)
     assert a.details["flagged"] == [] and len(a.details["finetune"]["curve"]) == 2
 
 

@@ -9,22 +9,15 @@ import torch
 from torch import nn
 
 import ulrl_edge.defenses.fp as fp
+from tests.defenses.weights import same_weights, snapshot
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.defenses.registry import get_defense
 from ulrl_edge.errors import BadInput, UnsupportedModel
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 @pytest.fixture(scope="module")
 def run(backdoored_lab):
-    before = _state(backdoored_lab.model)
+    before = snapshot(backdoored_lab.model)
     events: list[dict] = []
     result = get_defense("fp")(
         backdoored_lab.model, backdoored_lab.training_data(), None, events.append
@@ -57,8 +50,8 @@ def test_overrides_checked():
 def test_new_model_and_input_unchanged(run, backdoored_lab):
     result, _, before = run
     assert result.model is not backdoored_lab.model
-    assert _same(before, _state(backdoored_lab.model))
-    assert not _same(before, _state(result.model))
+    assert same_weights(before, snapshot(backdoored_lab.model))
+    assert not same_weights(before, snapshot(result.model))
 
 
 def test_prunes_last_conv_and_keeps_it_pruned(run, backdoored_lab):
@@ -109,7 +102,7 @@ def test_progress_and_details(run):
 def test_deterministic(run, backdoored_lab):
     again = fp.fine_pruning(backdoored_lab.model, backdoored_lab.training_data())
     assert again.details["pruned"] == run[0].details["pruned"]
-    assert _same(_state(again.model), _state(run[0].model))
+    assert same_weights(snapshot(again.model), snapshot(run[0].model))
 
 
 def test_imported_graph(backdoored_lab):

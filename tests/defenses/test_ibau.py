@@ -6,17 +6,12 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 import ulrl_edge.defenses.ibau  # noqa: F401  (registers "ibau")
+from tests.defenses.weights import same_weights
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.ibau import IBAUConfig, hypergradient
 from ulrl_edge.errors import BadInput
-
-
-def _same(a: nn.Module, b: nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_defaults_are_backdoorbench_values():
@@ -54,7 +49,7 @@ def test_ibau_runs_keeps_accuracy_and_finds_a_universal_perturbation(backdoored_
     events = []
     result = get_defense("ibau")(lab.model, lab.training_data(), IBAUConfig(), events.append)
     assert all(torch.equal(v, lab.model.state_dict()[k]) for k, v in before.items())
-    assert result.model is not lab.model and not _same(result.model, lab.model)
+    assert result.model is not lab.model and not same_weights(result.model, lab.model)
     assert [e["epoch"] for e in events] == [1, 2, 3, 4, 5]
     curve = result.details["unlearn"]
     json.dumps(result.details)
@@ -71,6 +66,6 @@ def test_same_seed_same_model(backdoored_lab):
     run = get_defense("ibau")
     a = run(lab.model, lab.training_data(), quick)
     b = run(lab.model, lab.training_data(), quick)
-    assert _same(a.model, b.model)
+    assert same_weights(a.model, b.model)
     c = run(lab.model, lab.training_data(), quick.with_overrides(seed=1))
-    assert not _same(a.model, c.model)
+    assert not same_weights(a.model, c.model)

@@ -7,22 +7,15 @@ import torch
 from torch import nn
 
 import ulrl_edge.defenses.rnp as rnp
+from tests.defenses.weights import same_weights, snapshot
 from ulrl_edge.defenses.channel_masks import ChannelMasks, maskable_layers, zero_channels
 from ulrl_edge.defenses.registry import get_defense
 from ulrl_edge.errors import BadInput, UnsupportedModel
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 @pytest.fixture(scope="module")
 def run(backdoored_lab):
-    before = _state(backdoored_lab.model)
+    before = snapshot(backdoored_lab.model)
     events: list[dict] = []
     result = get_defense("rnp")(
         backdoored_lab.model, backdoored_lab.training_data(), None, events.append
@@ -59,8 +52,8 @@ def test_overrides_checked():
 def test_new_model_and_input_unchanged(run, backdoored_lab):
     result, _, before = run
     assert result.model is not backdoored_lab.model
-    assert _same(before, _state(backdoored_lab.model))
-    assert not _same(before, _state(result.model))
+    assert same_weights(before, snapshot(backdoored_lab.model))
+    assert not same_weights(before, snapshot(result.model))
 
 
 def test_prunes_the_original_model_by_mask(run, backdoored_lab):
@@ -109,7 +102,7 @@ def test_progress_and_details(run):
 def test_deterministic(run, backdoored_lab):
     again = rnp.reconstructive_neuron_pruning(backdoored_lab.model, backdoored_lab.training_data())
     assert again.details["masks"] == run[0].details["masks"]
-    assert _same(_state(again.model), _state(run[0].model))
+    assert same_weights(snapshot(again.model), snapshot(run[0].model))
 
 
 def test_model_without_maskable_layer_refused(backdoored_lab):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 import ulrl_edge.defenses.sau  # noqa: F401  (registers "sau")
+from tests.defenses.weights import same_weights
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.sau import SAUConfig, shared_pgd, shared_unlearning_loss
 from ulrl_edge.errors import BadInput
@@ -16,10 +16,6 @@ from ulrl_edge.errors import BadInput
 # BackdoorBench's 100 rounds at Adam 1e-4 take ~50 s here; 20 rounds at 1e-3 take ~9 s
 FAST = {"n_rounds": 20, "lr": 1e-3}
 
-
-def _same(a: nn.Module, b: nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_defaults_are_backdoorbench_values():
@@ -82,6 +78,6 @@ def test_same_seed_same_model(backdoored_lab):
     run = get_defense("sau")
     a = run(lab.model, lab.training_data(), quick)
     b = run(lab.model, lab.training_data(), quick)
-    assert _same(a.model, b.model)
+    assert same_weights(a.model, b.model)
     c = run(lab.model, lab.training_data(), quick.with_overrides(seed=1))
-    assert not _same(a.model, c.model)
+    assert not same_weights(a.model, c.model)
