@@ -64,7 +64,10 @@ def import_checked(loaded):
     from ulrl_edge.onnx_io.to_torch import import_model
 
     model = import_model(loaded)
-    head = find_head(model)
+    try:
+        head = find_head(model)
+    except UnsupportedModel as err:  # the head finder sees a module, not the file: name it
+        raise UnsupportedModel(err.message, err.path or loaded.path) from None
     parity = check_parity(loaded, model)
     if not parity.passed:
         raise UnsupportedModel(

@@ -321,6 +321,18 @@ def scalar_output(folder: Path) -> Path:
     )
 
 
+def headless(folder: Path) -> Path:
+    """Runs and has N×classes logits, but a Sin after the Gemm hides the classifier head."""
+    w, b = _weights()
+    nodes = [
+        helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["g"], transB=1),
+        helper.make_node("Sin", ["g"], ["logits"]),
+    ]
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")]
+    return save(_model(nodes, [_image_input()], [_logits()], inits), folder / "headless.onnx")
+
+
 def nan_weights(folder: Path) -> Path:
     w, b = _weights()
     w[3, 5] = np.nan

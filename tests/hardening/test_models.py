@@ -66,3 +66,15 @@ def test_the_good_model_and_data_pass(run_cli, case_dir):
     out = folder / "out.onnx"
     run_cli(["purify", model, "-c", data, "-o", out, "--force", *TINY], expect_exit=0)
     assert out.is_file()
+
+
+@pytest.mark.parametrize("command", ["purify", "scan"])
+def test_model_without_a_head_is_refused_naming_the_file(run_cli, case_dir, command):
+    folder, data = case_dir
+    model = corpus.headless(folder)
+    args = [command, model, "-c", data, *TINY]
+    if command == "purify":
+        args += ["-o", folder / "out.onnx"]
+    run_refused(
+        run_cli, args, folder, 4, r"headless\.onnx: no classifier head found.*stopped at"
+    )
