@@ -153,6 +153,25 @@ def where_ulrl_loses(rows: list[dict]) -> list[str]:
     return out or ["- none: a ULRL preset has the best mean DER in every cell"]
 
 
+def per_data_summaries(rows: list[dict]) -> list[str]:
+    """The summary table again for each data set, when there is more than one."""
+    names = sorted({r["data"] for r in rows})
+    if len(names) < 2:
+        return []
+    out = []
+    for name in names:
+        out += [f"### {name}", "", *summary_table([r for r in rows if r["data"] == name]), ""]
+    return out
+
+
+def hand_notes(md: Path) -> list[str]:
+    """Hand-written notes kept in ``NOTES.md`` beside the report, so reruns keep them."""
+    notes = md.with_name("NOTES.md")
+    if not notes.exists():
+        return []
+    return ["", notes.read_text().rstrip(), ""]
+
+
 def write(results: Path, md: Path, png: Path) -> None:
     rows = load(results)
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
@@ -198,6 +217,7 @@ def write(results: Path, md: Path, png: Path) -> None:
         "",
         *summary_table(rows),
         "",
+        *per_data_summaries(rows),
         "## ULRL / FT wall-time ratio",
         "",
         *time_ratio(rows),
@@ -220,6 +240,7 @@ def write(results: Path, md: Path, png: Path) -> None:
         "",
         f"![ASR vs ACC drop]({png.name})",
         "",
+        *hand_notes(md),
     ]  # fmt: skip
     tmp = md.with_suffix(".tmp")
     tmp.write_text("\n".join(lines))
