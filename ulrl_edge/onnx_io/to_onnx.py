@@ -124,7 +124,48 @@ def to_onnx_proto(
             f"the exported graph is not valid ONNX: {' '.join(str(err).split())[:200]}",
             source.path,
         ) from None
+    if batch_is_dynamic(source):
+        _require_any_batch(proto, source, size)
     return proto
+
+
+# A batch the trace never saw (it ran with 2): a size baked into the graph fails here.
+_PROBE_BATCH = 3
+
+
+def _runs_at(model_bytes: bytes, feeds: dict) -> str | None:
+    """None if onnxruntime runs the model on ``feeds``, else its error in one line."""
+    import onnxruntime as ort
+
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # the failure is reported by us, once
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        session.run(None, feeds)
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises several types
+        return " ".join(str(err).split())
+    return None
+
+
+def _require_any_batch(proto: onnx.ModelProto, source: LoadedModel, size) -> None:
+    """Refuse an export that froze the probe batch into a Reshape (seen on ViT attention).
+
+    The TorchScript exporter can record the traced sizes of some onnx2torch modules as
+    constants; the file would then fail at run time for any other batch size.
+    """
+    try:
+        feeds = random_inputs(source, batch=_PROBE_BATCH, seed=0, size=size)
+    except Exception:  # noqa: BLE001 - inputs we cannot build are checked elsewhere
+        return
+    if _runs_at(source.proto.SerializeToString(), feeds) is not None:
+        return  # the original cannot run that batch either: nothing was lost
+    error = _runs_at(proto.SerializeToString(), feeds)
+    if error is not None:
+        raise UnsupportedModel(
+            f"the re-exported model froze its batch size: it fails at batch {_PROBE_BATCH} "
+            f"where the original runs ({error[:160]}); nothing was written",
+            source.path,
+        )
 
 
 def _dynamic_axes(
