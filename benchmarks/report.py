@@ -15,6 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# A cell whose undefended model has a lower ASR than this carries no backdoor to remove: its
+# rows would reward a defense for nothing, so the tables leave it out and list it apart.
+MIN_IMPLANTED_ASR = 0.5
 ORDER = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "ibau", "sau")
 
 
@@ -172,8 +175,23 @@ def hand_notes(md: Path) -> list[str]:
     return ["", notes.read_text().rstrip(), ""]
 
 
+def not_implanted(rows: list[dict]) -> list[str]:
+    """The (cell, seed) runs left out of the tables because the attack did not take."""
+    seen = {}
+    for r in rows:
+        if r["asr0"] < MIN_IMPLANTED_ASR:
+            seen[(r["data"], r["attack"], r["arch"], r["seed"])] = r
+    if not seen:
+        return ["- none"]
+    return [
+        f"- {d}/{a}/{arch} seed {s}: ASR {100 * r['asr0']:.1f}%, ACC {100 * r['acc0']:.1f}%"
+        for (d, a, arch, s), r in sorted(seen.items())
+    ]
+
+
 def write(results: Path, md: Path, png: Path) -> None:
-    rows = load(results)
+    everything = load(results)
+    rows = [r for r in everything if r["asr0"] >= MIN_IMPLANTED_ASR]
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
     plot(rows, png)
     mode = run.get("mode", "?").upper()
@@ -239,6 +257,11 @@ def write(results: Path, md: Path, png: Path) -> None:
         *where_ulrl_loses(rows),
         "",
         f"![ASR vs ACC drop]({png.name})",
+        "",
+        f"## Left out: the attack did not implant (undefended ASR < "
+        f"{100 * MIN_IMPLANTED_ASR:.0f}%)",
+        "",
+        *not_implanted(everything),
         "",
         *hand_notes(md),
     ]  # fmt: skip

@@ -49,7 +49,9 @@ QUICK = {
 FULL = {
     "data": ["fmnist", "rgb"],
     "seeds": [0, 1, 2],
-    "archs": ["resnet", "vgg", "vit"],
+    # The tiny ViT is left out: its re-export froze the batch size (now refused by
+    # export_model) and 6 epochs did not implant BadNets (ASR 8.5%); see NOTES.md.
+    "archs": ["resnet", "vgg"],
     "attacks": ["badnets", "blend", "sig", "wanet", "trojan", "lowfreq"],
     # ANP is left out: even anp-200it took 76 s per model on one core (2.3 h for the grid);
     # run it on a subset with --defenses anp-200it.
