@@ -23,6 +23,7 @@ from torch import nn
 from ulrl_edge import __version__
 from ulrl_edge.errors import BadInput, UnsupportedModel
 from ulrl_edge.onnx_io.load import LoadedModel
+from ulrl_edge.onnx_io.parity import ort_session
 from ulrl_edge.onnx_io.shapes import batch_is_dynamic, is_dynamic, random_inputs
 from ulrl_edge.onnx_io.simplify import simplify
 
@@ -133,15 +134,10 @@ def to_onnx_proto(
 _PROBE_BATCH = 3
 
 
-def _runs_at(model_bytes: bytes, feeds: dict) -> str | None:
-    """None if onnxruntime runs the model on ``feeds``, else its error in one line."""
-    import onnxruntime as ort
-
+def _error_at(model: LoadedModel | bytes, feeds: dict) -> str | None:
+    """None if onnxruntime runs ``model`` on ``feeds``, else its error in one line."""
     try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # the failure is reported by us, once
-        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        session.run(None, feeds)
+        ort_session(model).run(None, feeds)
     except Exception as err:  # noqa: BLE001 - onnxruntime raises several types
         return " ".join(str(err).split())
     return None
@@ -157,10 +153,9 @@ def _require_any_batch(proto: onnx.ModelProto, source: LoadedModel, size) -> Non
         feeds = random_inputs(source, batch=_PROBE_BATCH, seed=0, size=size)
     except Exception:  # noqa: BLE001 - inputs we cannot build are checked elsewhere
         return
-    if _runs_at(source.proto.SerializeToString(), feeds) is not None:
-        return  # the original cannot run that batch either: nothing was lost
-    error = _runs_at(proto.SerializeToString(), feeds)
-    if error is not None:
+    error = _error_at(proto.SerializeToString(), feeds)
+    # Only a failure is checked against the original: it may not run that batch either.
+    if error is not None and _error_at(source, feeds) is None:
         raise UnsupportedModel(
             f"the re-exported model froze its batch size: it fails at batch {_PROBE_BATCH} "
             f"where the original runs ({error[:160]}); nothing was written",
