@@ -125,16 +125,11 @@ def make_config(name: str, seed: int):
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from benchmarks.machine import cpu_name
+
     return (
-        f"{cpu}; {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}; "
+        f"{cpu_name()}; {os.cpu_count()} CPU cores visible, "
+        f"torch threads {torch.get_num_threads()}; "
         f"Python {platform.python_version()}, torch {torch.__version__}"
     )
 
