@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,12 +40,11 @@ from ulrl_edge.defenses.base import (
     TrainingData,
     fresh_copy,
     model_device,
-    notify,
     seed_everything,
 )
 from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import eval_mode, with_holdout_accuracy
+from ulrl_edge.defenses.training import eval_mode, record_round, rounds_result
 
 ce = nn.functional.cross_entropy
 
@@ -233,23 +232,6 @@ def ibau(
                 "delta_l2": float(delta.norm()),
                 "delta_flip_rate": flip_rate,
             }
-            curve.append(point)
-            notify(
-                progress,
-                phase="unlearn",
-                epoch=rnd + 1,
-                epochs=cfg.n_rounds,
-                loss=point["loss"],
-                acc=point["acc"],
-            )
+            record_round(curve, point, progress, cfg.n_rounds)
     net.eval()
-    elapsed = time.perf_counter() - t0
-    details: dict[str, Any] = {
-        "method": "ibau",
-        "config": {**asdict(cfg), "betas": list(cfg.betas)},
-        "seed": cfg.seed,
-        "num_samples": clean.num_samples,
-        "unlearn": curve,
-        "timings": {"unlearn_s": elapsed, "total_s": elapsed},
-    }
-    return with_holdout_accuracy(model, net, clean, details)
+    return rounds_result(model, net, clean, "ibau", cfg, curve, time.perf_counter() - t0)

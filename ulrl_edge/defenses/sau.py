@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -44,13 +44,12 @@ from ulrl_edge.defenses.base import (
     TrainingData,
     fresh_copy,
     model_device,
-    notify,
     seed_everything,
 )
 from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.ibau import pixel_batches
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.training import eval_mode, with_holdout_accuracy
+from ulrl_edge.defenses.training import eval_mode, record_round, rounds_result
 
 
 @dataclass(frozen=True)
@@ -237,23 +236,6 @@ def sau(
                 "shared_loss": float(np.mean(shared_losses)) if losses else float("nan"),
                 "acc": correct / max(seen, 1),
             }
-            curve.append(point)
-            notify(
-                progress,
-                phase="unlearn",
-                epoch=rnd + 1,
-                epochs=cfg.n_rounds,
-                loss=point["loss"],
-                acc=point["acc"],
-            )
+            record_round(curve, point, progress, cfg.n_rounds)
     net.eval()
-    elapsed = time.perf_counter() - t0
-    details: dict[str, Any] = {
-        "method": "sau",
-        "config": {**asdict(cfg), "betas": list(cfg.betas)},
-        "seed": cfg.seed,
-        "num_samples": clean.num_samples,
-        "unlearn": curve,
-        "timings": {"unlearn_s": elapsed, "total_s": elapsed},
-    }
-    return with_holdout_accuracy(model, net, clean, details)
+    return rounds_result(model, net, clean, "sau", cfg, curve, time.perf_counter() - t0)

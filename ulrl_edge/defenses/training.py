@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from ulrl_edge.data.augment import random_crop_flip
 from ulrl_edge.data.images import ImageSet
 from ulrl_edge.data.preprocess import PreprocessSpec
-from ulrl_edge.defenses.base import DefenseResult, TrainingData
+from ulrl_edge.defenses.base import DefenseResult, Progress, TrainingData, notify
 
 # (objective to minimise, value to report) from (logits, labels)
 LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -243,3 +244,41 @@ def with_holdout_accuracy(
             "after": accuracy(after, clean.holdout, clean.spec),
         }
     return DefenseResult(after, details)
+
+
+def record_round(
+    curve: list[dict], point: dict[str, Any], progress: Progress | None, rounds: int
+) -> None:
+    """Keep one round of adversarial unlearning (i-BAU, SAU) and report it as progress."""
+    curve.append(point)
+    notify(
+        progress,
+        phase="unlearn",
+        epoch=point["round"],
+        epochs=rounds,
+        loss=point["loss"],
+        acc=point["acc"],
+    )
+
+
+def rounds_result(
+    before: nn.Module,
+    after: nn.Module,
+    clean: TrainingData,
+    method: str,
+    cfg: Any,
+    curve: list[dict],
+    elapsed: float,
+) -> DefenseResult:
+    """The result of a round-based unlearning defense (i-BAU, SAU): its config (tuples as
+    lists, for JSON), curve and time, with held-out accuracy before and after."""
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+    details: dict[str, Any] = {
+        "method": method,
+        "config": config,
+        "seed": cfg.seed,
+        "num_samples": clean.num_samples,
+        "unlearn": curve,
+        "timings": {"unlearn_s": elapsed, "total_s": elapsed},
+    }
+    return with_holdout_accuracy(before, after, clean, details)
