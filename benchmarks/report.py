@@ -175,11 +175,16 @@ def hand_notes(md: Path) -> list[str]:
     return ["", notes.read_text().rstrip(), ""]
 
 
+def implanted(row: dict) -> bool:
+    """Whether the row's undefended model carried the backdoor (it counts in the tables)."""
+    return row["asr0"] >= MIN_IMPLANTED_ASR
+
+
 def not_implanted(rows: list[dict]) -> list[str]:
     """The (cell, seed) runs left out of the tables because the attack did not take."""
     seen = {}
     for r in rows:
-        if r["asr0"] < MIN_IMPLANTED_ASR:
+        if not implanted(r):
             seen[(r["data"], r["attack"], r["arch"], r["seed"])] = r
     if not seen:
         return ["- none"]
@@ -191,7 +196,7 @@ def not_implanted(rows: list[dict]) -> list[str]:
 
 def write(results: Path, md: Path, png: Path) -> None:
     everything = load(results)
-    rows = [r for r in everything if r["asr0"] >= MIN_IMPLANTED_ASR]
+    rows = [r for r in everything if implanted(r)]
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
     plot(rows, png)
     mode = run.get("mode", "?").upper()

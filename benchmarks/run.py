@@ -1,7 +1,7 @@
 """Benchmark every defense on every (data, attack, architecture) cell.
 
     python benchmarks/run.py --quick          # Fashion-MNIST, 1 seed, 2 archs, 4 attacks
-    python benchmarks/run.py --full           # everything, 3 seeds
+    python benchmarks/run.py --full           # both data sets, 6 attacks, 3 seeds (no ViT, ANP)
     python benchmarks/run.py --defenses ulrl-auto,ft --attacks badnets --archs vit --seeds 0,1
 
 Each (cell, defense, seed) appends one JSON line to ``OUT/results.jsonl``; lines already
@@ -53,7 +53,7 @@ FULL = {
     # export_model) and 6 epochs did not implant BadNets (ASR 8.5%); see NOTES.md.
     "archs": ["resnet", "vgg"],
     "attacks": ["badnets", "blend", "sig", "wanet", "trojan", "lowfreq"],
-    # ANP is left out: even anp-200it took 76 s per model on one core (2.3 h for the grid);
+    # ANP is left out: even anp-200it took 76 s per model on one core (1.5 h for the grid);
     # run it on a subset with --defenses anp-200it.
     "defenses": [d for d in DEFENSES if not d.startswith("anp")],
     "n_train": 6000,  # the quick run's models are the full run's seed 0
@@ -112,14 +112,11 @@ def make_config(name: str, seed: int):
     """(registered defense, its default config) for a benchmark defense name."""
     from ulrl_edge.defenses import get_defense
 
-    if name in VARIANTS:
-        method, overrides = VARIANTS[name]
-        defense = get_defense(method)
-        return defense, defense.config_cls().with_overrides(seed=seed, **overrides)
-    method, _, preset = name.partition("-")
+    method, overrides = VARIANTS.get(name, (name, {}))
+    method, _, preset = method.partition("-")
     defense = get_defense(method)
     factory = getattr(defense.config_cls, preset) if preset else defense.config_cls
-    return defense, factory().with_overrides(seed=seed)
+    return defense, factory().with_overrides(seed=seed, **overrides)
 
 
 def machine() -> str:
