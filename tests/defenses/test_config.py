@@ -43,6 +43,9 @@ PAPER = {
     "relearn_bn": "train",
     "relearn_balanced": False,
     "relearn_acc_after_step": True,
+    "relearn_adversarial": 0.0,  # ours, off: the reference has no adversarial term
+    "adversarial_eps": 0.1,
+    "adversarial_steps": 5,
 }
 
 

@@ -116,6 +116,7 @@ def train_epoch(
     clip_norm: float | None = None,
     stop_step: StepStop | None = None,
     after_step_acc: bool = False,
+    extra_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> EpochStats:
     """Run one epoch of ``optimizer`` steps on ``loss_fn`` over ``stream``.
 
@@ -128,6 +129,7 @@ def train_epoch(
         stop_step: Checked after every step; True ends the epoch (and tells the caller).
         after_step_acc: Count accuracy with a second forward pass after the step, as the
             reference's relearning loop does (it also updates BatchNorm statistics twice).
+        extra_loss: Maps (inputs, labels) to a term added to the objective (not reported).
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses: list[float] = []
@@ -137,6 +139,8 @@ def train_epoch(
     for inputs, labels in stream.epoch():
         logits = model(inputs)
         objective, reported = loss_fn(logits, labels)
+        if extra_loss is not None:
+            objective = objective + extra_loss(inputs, labels)
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if clip_norm is not None:

@@ -27,6 +27,7 @@ from ulrl_edge.defenses.base import (
     notify,
     seed_everything,
 )
+from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.training import (
@@ -177,6 +178,18 @@ def relearn(
         total = ce + cfg.relearn_alpha * _penalty(cosines(), cfg.penalty)
         return total, total
 
+    adversarial = None
+    if flagged and cfg.relearn_adversarial > 0:
+        eps = model_space_eps(cfg.adversarial_eps, data.spec)
+        adv_gen = torch.Generator().manual_seed(cfg.seed + 104729)
+
+        def adversarial(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            delta = towards_class(
+                model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
+            )
+            ce = nn.functional.cross_entropy(model(inputs + delta), labels)
+            return cfg.relearn_adversarial * ce
+
     curve = []
     for epoch in range(cfg.relearn_epochs):
         model.train()
@@ -189,6 +202,7 @@ def relearn(
             opt,
             loss_fn if flagged else cross_entropy,
             after_step_acc=cfg.relearn_acc_after_step,
+            extra_loss=adversarial,
         )
         sched.step()
         with torch.no_grad():

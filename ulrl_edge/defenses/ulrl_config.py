@@ -65,6 +65,12 @@ class ULRLConfig:
         relearn_balanced: Draw relearning batches class-balanced.
         relearn_acc_after_step: Count relearning accuracy with a second train-mode forward
             after each step, as the reference does (it updates BatchNorm statistics twice).
+        relearn_adversarial: Weight of the cross-entropy on relearning batches pushed
+            towards the flagged class by a universal perturbation (0: off, the reference;
+            see ``flagged_adversary``). Measured to help with a few hundred samples and to
+            hurt with ~10 per class, so no preset turns it on.
+        adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units.
+        adversarial_steps: Signed-gradient steps that craft each batch's perturbation.
     """
 
     preset: str = "custom"
@@ -97,6 +103,9 @@ class ULRLConfig:
     relearn_bn: Literal["train", "eval"] = "train"
     relearn_balanced: bool = False
     relearn_acc_after_step: bool = False
+    relearn_adversarial: float = 0.0
+    adversarial_eps: float = 0.1
+    adversarial_steps: int = 5
 
     @classmethod
     def paper(cls, **overrides: Any) -> ULRLConfig:
@@ -150,6 +159,9 @@ class ULRLConfig:
             (self.unlearn_lr is None or self.unlearn_lr > 0, "unlearn_lr must be > 0"),
             (self.relearn_lr > 0, "relearn_lr must be > 0"),
             (self.relearn_alpha >= 0, "relearn_alpha must be >= 0"),
+            (self.relearn_adversarial >= 0, "relearn_adversarial must be >= 0"),
+            (self.adversarial_eps > 0, "adversarial_eps must be > 0"),
+            (self.adversarial_steps >= 1, "adversarial_steps must be >= 1"),
             (
                 self.penalty in ("cos", "cos2", "abs_cos", "ascent"),
                 f"unknown penalty {self.penalty!r}",

@@ -1,0 +1,72 @@
+"""The flagged-class perturbation and ULRL's opt-in adversarial relearning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ulrl_edge.defenses import get_defense
+from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
+from ulrl_edge.defenses.ulrl import ULRLConfig
+from ulrl_edge.errors import BadInput
+
+
+def _inputs(lab, n=200):
+    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:n]))
+    return lab.spec.to_model_input_torch(x), torch.from_numpy(lab.holdout.y[:n])
+
+
+def _hits(model, x, target):
+    with torch.no_grad():
+        return float((model.eval()(x).argmax(1) == target).float().mean())
+
+
+def test_the_perturbation_pushes_images_to_the_target_within_its_bound(clean_lab):
+    lab, target = clean_lab, 3
+    x, y = _inputs(lab)
+    eps = model_space_eps(0.3, lab.spec)
+    delta = towards_class(lab.model, x, y, target, eps, 10, torch.Generator().manual_seed(0))
+    assert delta.shape == (1, *x.shape[1:])  # one perturbation for the whole batch
+    assert float(delta.abs().max()) <= eps + 1e-6
+    others = y != target
+    before = _hits(lab.model, x[others], target)
+    after = _hits(lab.model, x[others] + delta, target)
+    assert after >= before + 0.2, (before, after)
+
+
+def test_crafting_leaves_the_model_mode_and_batchnorm_statistics_alone(clean_lab):
+    model = clean_lab.model
+    x, y = _inputs(clean_lab, 64)
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    try:
+        towards_class(model, x, y, 0, 0.5, 3, torch.Generator().manual_seed(0))
+        assert model.training
+    finally:
+        model.eval()
+    assert all(torch.equal(buffers[k], v) for k, v in model.state_dict().items())
+
+
+def test_eps_is_given_in_pixel_units(clean_lab):
+    spec = clean_lab.spec
+    assert model_space_eps(0.1, spec) == pytest.approx(0.1 * spec.scale / np.mean(spec.std))
+
+
+def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab):
+    lab = backdoored_lab
+    cfg = ULRLConfig.auto(relearn_adversarial=1.0)
+    result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
+    assert result.details["flagged"] == [lab.target]
+    assert result.details["config"]["relearn_adversarial"] == 1.0
+    assert lab.asr(result.model) <= 0.10
+    assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("relearn_adversarial", -1.0), ("adversarial_eps", 0.0), ("adversarial_steps", 0)],
+)
+def test_bad_adversarial_settings_are_refused(field, value):
+    with pytest.raises(BadInput, match=field):
+        ULRLConfig.auto(**{field: value}).validate()

@@ -1,0 +1,50 @@
+"""A stand-in for the unknown trigger: a perturbation that pushes clean images to the
+flagged class, learned away during relearning.
+
+Why: re-initialising the flagged row is not enough once the class is relearned. The
+trigger's features still lead to that class: on a Fashion-MNIST ResNet, relearning only the
+reset row (every other weight frozen) on clean images brought Blend's ASR back to 98%, and
+auto's full relearning to 70%. So each relearning batch also gets a universal perturbation
+(one for the whole batch, like a trigger) crafted by a few signed-gradient steps towards the
+flagged class, and the model learns the batch's true labels on the perturbed images, as
+i-BAU and SAU do with perturbations that are not aimed at one class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ulrl_edge.data.preprocess import PreprocessSpec
+from ulrl_edge.defenses.training import eval_mode
+
+
+def model_space_eps(eps: float, spec: PreprocessSpec) -> float:
+    """``eps`` in [0, 1] pixel units, expressed in the model's (normalised) input units."""
+    return float(eps * spec.scale / np.mean(spec.std))
+
+
+def towards_class(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int, eps: float,
+    steps: int, generator: torch.Generator,
+) -> torch.Tensor:  # fmt: skip
+    """One perturbation [1, ...] (L∞ ≤ ``eps``) that pushes ``inputs`` towards ``target``.
+
+    Crafted on the images not labelled ``target``, with the model in eval mode (BatchNorm
+    statistics untouched) and its mode restored afterwards.
+    """
+    others = inputs[labels != target]
+    if len(others) == 0:
+        return torch.zeros_like(inputs[:1])
+    start = torch.rand(inputs[:1].shape, generator=generator).to(inputs)
+    delta = (start * 2 - 1) * eps
+    aim = torch.full((len(others),), target, dtype=torch.long, device=inputs.device)
+    step = 2.5 * eps / steps  # Madry et al.'s rule: the walk can cross the ball
+    with eval_mode(model):
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = nn.functional.cross_entropy(model(others + delta), aim)
+            (grad,) = torch.autograd.grad(loss, delta)
+            delta = (delta.detach() - step * grad.sign()).clamp(-eps, eps)
+    return delta
