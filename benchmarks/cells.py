@@ -35,8 +35,14 @@ class DataSplits:
     flip: bool
 
 
-def load_data(name: str, n_train: int, n_test: int, cache: Path) -> DataSplits:
-    """The splits of ``fmnist`` or ``rgb``; the draw is fixed (seed 0) across model seeds."""
+def load_data(
+    name: str, n_train: int, n_test: int, cache: Path, n_clean: int | None = None
+) -> DataSplits:
+    """The splits of ``fmnist`` or ``rgb``; the draw is fixed (seed 0) across model seeds.
+
+    Args:
+        n_clean: The defender's clean images (default: 1% of ``n_train``, >= 10 per class).
+    """
     rng = np.random.default_rng(0)
     if name == "fmnist":
         from ulrl_edge.data.fashion_mnist import load_fashion_mnist
@@ -59,7 +65,7 @@ def load_data(name: str, n_train: int, n_test: int, cache: Path) -> DataSplits:
     order = rng.permutation(len(full))
     train = full.subset(order[:n_train])
     classes = int(full.y.max()) + 1
-    n_clean = max(int(round(0.01 * n_train)), 10 * classes)
+    n_clean = n_clean or max(int(round(0.01 * n_train)), 10 * classes)
     # The defender's clean images are disjoint from the vendor's training subset.
     rest = full.subset(order[n_train:])
     picks = np.concatenate(

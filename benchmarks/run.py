@@ -31,11 +31,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo root
 
-DEFENSES = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "anp-200it", "ibau", "sau")
+DEFENSES = (
+    "ulrl-paper", "ulrl-auto", "ulrl-auto-adv", "ft", "fp", "rnp", "anp", "anp-200it", "ibau",
+    "sau",
+)  # fmt: skip
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
 # default 2000 iterations of 256 images took over 5 min per model on one core (measured), 9 h
 # for the full grid; 200 iterations keep its schedule and threshold, a tenth of the work.
-VARIANTS = {"anp-200it": ("anp", {"nb_iter": 200, "print_every": 50})}
+VARIANTS = {
+    "anp-200it": ("anp", {"nb_iter": 200, "print_every": 50}),
+    # Opt-in adversarial relearning (ULRLConfig.relearn_adversarial), measured against auto.
+    "ulrl-auto-adv": ("ulrl-auto", {"relearn_adversarial": 1.0}),
+}
 QUICK = {
     "data": ["fmnist"],
     "seeds": [0],
@@ -142,6 +149,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--archs", help="comma-separated: resnet,vgg,vit")
     p.add_argument("--data", help="comma-separated: fmnist,rgb")
     p.add_argument("--n-train", type=int, help="training subset size")
+    p.add_argument(
+        "--n-clean", type=int, help="defender's clean images (default: 1%% of n-train); "
+        "give each size its own --out (a row's key does not include it)",
+    )  # fmt: skip
     p.add_argument("--epochs", type=int, help="epochs to train each backdoored model")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--cache", type=Path, default=HERE / "cache")
@@ -163,6 +174,8 @@ def resolve(args: argparse.Namespace) -> dict:
         plan["seeds"] = [int(s) for s in args.seeds.split(",")]
     if args.n_train:
         plan["n_train"] = args.n_train
+    if args.n_clean:
+        plan["n_clean"] = args.n_clean
     if args.epochs:
         plan["epochs"] = args.epochs
     bad = [d for d in plan["defenses"] if d not in DEFENSES]
@@ -212,7 +225,9 @@ def main(argv=None) -> int:
 
     log(f"plan: {total} defense runs; {run_info['machine']}")
     for data_name in plan["data"]:
-        data = load_data(data_name, plan["n_train"], plan["n_test"], args.cache)
+        data = load_data(
+            data_name, plan["n_train"], plan["n_test"], args.cache, plan.get("n_clean")
+        )
         specs = attack_specs(args.cache, data.train.hwc[0])
         purify, verify = stratified_split(data.clean, verify_fraction=0.2, seed=0)
         for attack_name in plan["attacks"]:
