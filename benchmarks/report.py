@@ -167,9 +167,8 @@ def per_data_summaries(rows: list[dict]) -> list[str]:
     return out
 
 
-def hand_notes(md: Path) -> list[str]:
-    """Hand-written notes kept in ``NOTES.md`` beside the report, so reruns keep them."""
-    notes = md.with_name("NOTES.md")
+def hand_notes(notes: Path) -> list[str]:
+    """Hand-written notes kept in their own file (``NOTES.md``), so reruns keep them."""
     if not notes.exists():
         return []
     return ["", notes.read_text().rstrip(), ""]
@@ -194,7 +193,20 @@ def not_implanted(rows: list[dict]) -> list[str]:
     ]
 
 
-def write(results: Path, md: Path, png: Path) -> None:
+def clean_data_words(plan: dict, row: dict) -> str:
+    """How the defender's clean images were chosen, for the protocol paragraph."""
+    source = (
+        f"{plan['n_clean']} images of the training set's remainder (`--n-clean`)"
+        if plan.get("n_clean")
+        else "1% of the training subset, at least 10 per class"
+    )
+    return (
+        f"{source} ({row['n_clean']} images, split 80/20 into purify ({row['n_purify']}) "
+        "and holdout as `ulrl-edge purify` does)"
+    )
+
+
+def write(results: Path, md: Path, png: Path, notes: Path) -> None:
     everything = load(results)
     rows = [r for r in everything if implanted(r)]
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
@@ -220,9 +232,7 @@ def write(results: Path, md: Path, png: Path) -> None:
         "Protocol: each backdoored model is exported to ONNX (`torch.onnx.export`, "
         "dynamo=False) and re-imported (`load_model` → `import_model`), as a vendor model "
         "would be. Each defense runs with its default config (ULRL with both presets) on "
-        f"the clean data: 1% of the training subset, at least 10 per class ({rows[0]['n_clean']}"
-        f" images, split 80/20 into purify ({rows[0]['n_purify']}) and holdout as "
-        "`ulrl-edge purify` does). The defended model is exported with "
+        f"the clean data: {clean_data_words(plan, rows[0])}. The defended model is exported with "
         "`export_model` and measured by onnxruntime (`ulrl_edge.verify.evaluate`).",
         "",
         "- DER = (max(0, ΔASR) − max(0, ACC drop) + 1) / 2 (BackdoorBench); higher is "
@@ -268,7 +278,7 @@ def write(results: Path, md: Path, png: Path) -> None:
         "",
         *not_implanted(everything),
         "",
-        *hand_notes(md),
+        *hand_notes(notes),
     ]  # fmt: skip
     tmp = md.with_suffix(".tmp")
     tmp.write_text("\n".join(lines))
@@ -280,8 +290,10 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=HERE / "results")
     p.add_argument("--md", type=Path, default=HERE / "BENCHMARKS.md")
     p.add_argument("--png", type=Path, default=None, help="default: beside --md")
+    p.add_argument("--notes", type=Path, default=None, help="default: NOTES.md beside --md")
     a = p.parse_args(argv)
-    write(a.results, a.md, a.png or a.md.with_name("asr_vs_acc_drop.png"))
+    png = a.png or a.md.with_name("asr_vs_acc_drop.png")
+    write(a.results, a.md, png, a.notes or a.md.with_name("NOTES.md"))
     print(f"wrote {a.md}")
     return 0
 
