@@ -16,6 +16,7 @@ PAPER = {
     "preset": "paper",
     "seed": 0,
     "batch_size": 128,
+    "unlearn_batch_size": 128,
     "augment": True,
     "unlearn_lr": 0.01,
     "unlearn_momentum": 0.9,
@@ -66,6 +67,10 @@ def test_auto_resolves_from_the_sample_count():
     assert auto.preset == "auto" and auto.batch_size is None and auto.unlearn_lr is None
     small, large = auto.resolve(300), auto.resolve(50_000)
     assert small.batch_size < large.batch_size <= 128
+    assert small.unlearn_batch_size == small.batch_size  # one batch size for both phases
+    pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
+    assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)
+    assert pinned.unlearn_lr == pytest.approx(0.01 * 64 / 128)  # the rate follows the batch
     assert small.unlearn_lr is not None and small.relearn_t_max == small.relearn_epochs
     assert ULRLConfig() == ULRLConfig()  # frozen, comparable
 
