@@ -80,7 +80,7 @@ def scan(
 
     seed_everything(seed)
     config = stages.make_config(get_defense("ulrl"), preset, seed, config_overrides)
-    cfg = config.resolve(len(images))
+    cfg = config.resolve(len(images), head.num_classes)
     report.config = asdict(cfg)
     model = logits_module(model).to(resolve_device(device))  # cross-entropy needs logits
     clean = TrainingData(images=images, spec=spec, flip=data.flip)

@@ -68,6 +68,13 @@ def test_auto_resolves_from_the_sample_count():
     small, large = auto.resolve(300), auto.resolve(50_000)
     assert small.batch_size < large.batch_size <= 128
     assert small.unlearn_batch_size == small.batch_size  # one batch size for both phases
+    # Adversarial relearning from 32 images per class (unknown classes: off); paper: never.
+    assert auto.relearn_adversarial is None
+    assert [auto.resolve(n, 10).relearn_adversarial for n in (80, 319, 320, 480)] == [
+        0.0, 0.0, 1.0, 1.0,
+    ]  # fmt: skip
+    assert auto.resolve(480).relearn_adversarial == 0.0
+    assert ULRLConfig.paper().resolve(5000, 10).relearn_adversarial == 0.0
     pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
     assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)
     assert pinned.unlearn_lr == pytest.approx(0.01 * 64 / 128)  # the rate follows the batch

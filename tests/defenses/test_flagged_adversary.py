@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.defenses.conftest import TRIGGER, make_lab
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
 from ulrl_edge.defenses.ulrl import ULRLConfig
@@ -70,3 +71,12 @@ def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoor
 def test_bad_adversarial_settings_are_refused(field, value):
     with pytest.raises(BadInput, match=field):
         ULRLConfig.auto(**{field: value}).validate()
+
+
+def test_auto_relearns_adversarially_with_enough_images_per_class():
+    lab = make_lab(TRIGGER, seed=1, n_purify=400)  # 40 per class: over the threshold
+    result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
+    assert result.details["config"]["relearn_adversarial"] == 1.0
+    assert result.details["flagged"] == [lab.target]
+    assert lab.asr(result.model) <= 0.10
+    assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03

@@ -238,9 +238,9 @@ def ulrl(
     Returns:
         The relearned model and the details the report needs.
     """
-    cfg = (config or ULRLConfig.auto()).resolve(clean.num_samples)
-    seed_everything(cfg.seed, deterministic=None)
     head = locate_head(model)
+    cfg = (config or ULRLConfig.auto()).resolve(clean.num_samples, head.num_classes)
+    seed_everything(cfg.seed, deterministic=None)
     t0 = time.perf_counter()
     found = _unlearn(model, clean, cfg, progress)
     direction = found.pop("_direction")
