@@ -27,6 +27,12 @@ def inputs(tmp_path):
     return tmp_path, corpus.good_model(tmp_path), corpus.good_npz(tmp_path, n=100)
 
 
+def _default_sigint() -> None:
+    # A suite started in the background (`cmd &` in a script) inherits SIGINT ignored, and
+    # Python then keeps ignoring it in the child; give the child the terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
     """Run purify in a subprocess, send ``sig`` once relearning has started."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
@@ -46,8 +52,9 @@ def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
         "relearn_epochs=100000",
     ]
     proc = subprocess.Popen(
-        argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=folder
-    )
+        argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=folder,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
     lines: list[str] = []
     killer = threading.Timer(90, proc.kill)  # never hang the suite
     killer.start()
