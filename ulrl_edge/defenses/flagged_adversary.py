@@ -21,7 +21,8 @@ from ulrl_edge.defenses.training import eval_mode
 
 
 def model_space_eps(eps: float, spec: PreprocessSpec) -> float:
-    """``eps`` in [0, 1] pixel units, expressed in the model's (normalised) input units."""
+    """``eps`` in [0, 1] pixel units, expressed in the model's (normalised) input units
+    (exact for one channel or equal stds; otherwise with the channels' stds averaged)."""
     return float(eps * spec.scale / np.mean(spec.std))
 
 

@@ -76,9 +76,9 @@ class ULRLConfig:
         relearn_acc_after_step: Count relearning accuracy with a second train-mode forward
             after each step, as the reference does (it updates BatchNorm statistics twice).
         relearn_adversarial: Weight of the cross-entropy on relearning batches pushed
-            towards the flagged class by a universal perturbation (0: off, the reference;
-            see ``flagged_adversary``; None: 1 from :data:`ADVERSARIAL_MIN_PER_CLASS`
-            purify images per class, else 0).
+            towards the flagged class (the first, if several) by a universal perturbation
+            (0: off, the reference; see ``flagged_adversary``; None: 1 from
+            :data:`ADVERSARIAL_MIN_PER_CLASS` purify images per class, else 0).
         adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units.
         adversarial_steps: Signed-gradient steps that craft each batch's perturbation.
     """
@@ -222,7 +222,7 @@ class ULRLConfig:
         lr = self.unlearn_lr if self.unlearn_lr is not None else 0.01 * unlearn_batch / 128
         epochs = self.relearn_epochs
         if epochs is None:
-            steps_per_epoch = -(-max(num_samples, 1) // batch)
+            steps_per_epoch = -(-n // batch)
             epochs = int(min(100, max(20, -(-RELEARN_STEPS // steps_per_epoch))))
         t_max = self.relearn_t_max if self.relearn_t_max is not None else epochs
         adversarial = self.relearn_adversarial
