@@ -50,8 +50,12 @@ def test_crafting_leaves_the_model_mode_and_batchnorm_statistics_alone(clean_lab
 
 
 def test_eps_is_given_in_pixel_units(clean_lab):
-    spec = clean_lab.spec
-    assert model_space_eps(0.1, spec) == pytest.approx(0.1 * spec.scale / np.mean(spec.std))
+    # A 0.1 change of every pixel moves the model's input by exactly the converted bound.
+    spec = clean_lab.spec.updated(mean=(0.3,), std=(0.25,))
+    pixels = torch.full((1, 8, 8, 1), 0.4)
+    moved = spec.to_model_input_torch(pixels + 0.1) - spec.to_model_input_torch(pixels)
+    assert torch.allclose(moved, torch.full_like(moved, model_space_eps(0.1, spec)))
+    assert model_space_eps(0.1, spec) == pytest.approx(0.4)
 
 
 def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab):
