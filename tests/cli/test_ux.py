@@ -146,8 +146,12 @@ def test_help_renders_with_examples_and_panels(run_cli, command):
     assert "--quiet" in text
 
 
-def test_root_help_version_and_completion(run_cli):
+def test_root_help_version_and_completion(run_cli, monkeypatch):
     from ulrl_edge import __version__
+
+    # Without this Typer guesses the shell from the parent processes (and finds none when
+    # the suite runs in the background); with it, --show-completion takes the shell named.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
 
     root = run_cli(["--help"]).stdout
     for command in COMMANDS:

@@ -1,4 +1,4 @@
-"""A re-export must run at any batch the original runs at, or be refused before writing."""
+"""An export must run at any batch the original runs at, or be refused before writing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import nn
 
 from ulrl_edge.errors import UnsupportedModel
 from ulrl_edge.onnx_io import export_model, import_model, load_model
+from ulrl_edge.onnx_io.to_onnx import KEY_EXPORT, WRITTEN_BACK
 
 
 class TinyAttention(nn.Module):
@@ -44,19 +45,33 @@ def attention_onnx(tmp_path_factory):
     return path
 
 
-def test_attention_export_runs_at_other_batches_or_is_refused(attention_onnx, tmp_path):
-    source = load_model(attention_onnx)
-    out = tmp_path / "out.onnx"
-    try:
-        export_model(import_model(source), source, out)
-    except UnsupportedModel as err:
-        assert "froze its batch size" in str(err) and str(attention_onnx) in str(err)
-        assert not out.exists() and list(tmp_path.iterdir()) == []
-        return
+def _runs_like_the_original(out, original) -> None:
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    reference = ort.InferenceSession(str(attention_onnx), providers=["CPUExecutionProvider"])
+    reference = ort.InferenceSession(str(original), providers=["CPUExecutionProvider"])
     for batch in (1, 3, 5):
         x = np.random.default_rng(batch).random((batch, 1, 8, 8), dtype=np.float32)
         got = session.run(None, {"input": x})[0]
         want = reference.run(None, {"input": x})[0]
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_attention_export_writes_weights_back_and_runs_at_any_batch(attention_onnx, tmp_path):
+    source = load_model(attention_onnx)
+    out = tmp_path / "out.onnx"
+    export_model(import_model(source), source, out)
+    assert load_model(out).metadata[KEY_EXPORT] == WRITTEN_BACK
+    _runs_like_the_original(out, attention_onnx)
+
+
+def test_attention_re_trace_runs_at_other_batches_or_is_refused(attention_onnx, tmp_path):
+    source = load_model(attention_onnx)
+    model = import_model(source)
+    model.meta.pop("ulrl_edge")  # no import map: the exporter must re-trace
+    out = tmp_path / "out.onnx"
+    try:
+        export_model(model, source, out)
+    except UnsupportedModel as err:
+        assert "froze its batch size" in str(err) and str(attention_onnx) in str(err)
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+        return
+    _runs_like_the_original(out, attention_onnx)

@@ -243,7 +243,7 @@ def _run_reference_by_row(ref: LoadedModel, probe: dict[str, np.ndarray]):
 def _run_candidate(candidate, probe: dict[str, np.ndarray], ref: LoadedModel):
     if isinstance(candidate, nn.Module):
         ordered = [probe[name] for name in ref.input_names]
-        return _run_torch(candidate, ordered, ref.output_names), "torch"
+        return run_torch(candidate, ordered, ref.output_names), "torch"
     if isinstance(candidate, onnx.ModelProto):
         session, label = ort_session(candidate.SerializeToString()), "onnx (in memory)"
     else:
@@ -254,7 +254,8 @@ def _run_candidate(candidate, probe: dict[str, np.ndarray], ref: LoadedModel):
     return dict(zip(wanted, session.run(wanted, feeds), strict=True)), label
 
 
-def _run_torch(module: nn.Module, arrays: list[np.ndarray], names: list[str]):
+def run_torch(module: nn.Module, arrays: list[np.ndarray], names: list[str]):
+    """Outputs of ``module`` (eval mode, no grad) on ``arrays``, by output name."""
     import torch
 
     was_training = module.training

@@ -1,11 +1,21 @@
 """Export an (imported, possibly purified) model back to ONNX, as a drop-in for the original.
 
-The TorchScript exporter (``dynamo=False``) runs in eval mode, so BatchNorm folds into the
-convolutions. The result then gets the original's input/output names, dtypes and dynamic
-axes (copied from the source file), the original's opset where torch can emit it (9–20),
-the source's ``metadata_props`` plus ``ulrl_edge.*`` keys, and the clean-ups of
-:mod:`.simplify`. The same model always gives the same bytes; the file is written
-atomically and never over the source.
+Two ways, tried in order:
+
+1. **Write back** (:mod:`.write_back`): the graph the model was imported from, with the
+   trained values put into its initializers, BatchNorm folded into the convolutions
+   (:mod:`.fold_batchnorm`) and the clean-ups of :mod:`.simplify`. Same names, opset and
+   dynamic axes as the vendor's file; used when onnxruntime on the result matches the torch
+   model.
+2. **Re-trace** with the TorchScript exporter (``dynamo=False``) for a model whose changes
+   do not fit the source graph. It runs in eval mode, so BatchNorm folds into the
+   convolutions; the result gets the original's input/output names, dtypes and dynamic
+   axes, the original's opset where torch can emit it (9–20), and the clean-ups of
+   :mod:`.simplify`.
+
+Either way the file gets the source's ``metadata_props`` plus ``ulrl_edge.*`` keys (one
+says which way it was written). The same model always gives the same bytes; the file is
+written atomically and never over the source.
 """
 
 from __future__ import annotations
@@ -16,22 +26,29 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
 
 from ulrl_edge import __version__
+from ulrl_edge.config import FP32_PARITY
 from ulrl_edge.errors import BadInput, UnsupportedModel
-from ulrl_edge.onnx_io.load import LoadedModel
-from ulrl_edge.onnx_io.parity import ort_session
+from ulrl_edge.onnx_io.fold_batchnorm import fold_batchnorm
+from ulrl_edge.onnx_io.load import LoadedModel, default_opset
+from ulrl_edge.onnx_io.parity import ort_session, run_torch
 from ulrl_edge.onnx_io.shapes import batch_is_dynamic, is_dynamic, random_inputs
 from ulrl_edge.onnx_io.simplify import simplify
+from ulrl_edge.onnx_io.write_back import written_back
 
 MIN_EXPORT_OPSET = 9  # constant folding (and BatchNorm folding) needs 9
 MAX_EXPORT_OPSET = 20  # the TorchScript exporter's ceiling in torch 2.x
 KEY_SOURCE_SHA256 = "ulrl_edge.source_sha256"
 KEY_VERSION = "ulrl_edge.version"
 KEY_SOURCE_OPSET = "ulrl_edge.source_opset"
+KEY_EXPORT = "ulrl_edge.export"
+WRITTEN_BACK = "weights written into the source graph"
+RETRACED = "re-traced by the TorchScript exporter"
 
 
 def export_model(
@@ -60,8 +77,8 @@ def export_model(
         UnsupportedModel: torch cannot export the model.
     """
     out_path = check_output_path(out_path, source.path)
-    proto = to_onnx_proto(model, source, size=size)
-    add_metadata(proto, source, metadata)
+    proto, kind = export_proto(model, source, size=size)
+    add_metadata(proto, source, {KEY_EXPORT: kind, **(metadata or {})})
     write_atomically(proto.SerializeToString(deterministic=True), out_path)
     return out_path
 
@@ -98,6 +115,49 @@ def to_onnx_proto(
     model: nn.Module, source: LoadedModel, *, size: tuple[int, int] | None = None
 ) -> onnx.ModelProto:
     """Export to an in-memory ModelProto with the source's IO contract (no metadata yet)."""
+    return export_proto(model, source, size=size)[0]
+
+
+def export_proto(
+    model: nn.Module, source: LoadedModel, *, size: tuple[int, int] | None = None
+) -> tuple[onnx.ModelProto, str]:
+    """(the exported ModelProto without metadata, WRITTEN_BACK or RETRACED).
+
+    The source graph with the model's weights written back when that reproduces the model,
+    else a re-trace (see the module docstring).
+    """
+    proto = written_back(model, source)
+    if proto is not None:
+        fold_batchnorm(proto.graph)
+        simplify(proto)
+    if proto is not None and _reproduces(proto, model, source, size):
+        proto.producer_name = "ulrl-edge"
+        proto.producer_version = __version__
+        return proto, WRITTEN_BACK
+    return retraced_proto(model, source, size=size), RETRACED
+
+
+def _reproduces(proto: onnx.ModelProto, model: nn.Module, source: LoadedModel, size) -> bool:
+    """Whether onnxruntime on ``proto`` gives ``model``'s outputs on a random batch."""
+    try:
+        feeds = random_inputs(source, batch=2, seed=0, size=size)
+        session = ort_session(proto.SerializeToString())
+        wanted = [o.name for o in session.get_outputs()]
+        got = session.run(wanted, feeds)
+    except Exception:  # noqa: BLE001 - any failure means: use the other exporter
+        return False
+    expected = run_torch(model, [feeds[t.name] for t in source.inputs], wanted)
+    tolerance = FP32_PARITY.atol
+    return len(expected) == len(got) and all(
+        e.shape == g.shape and np.allclose(e, g, rtol=0, atol=tolerance)
+        for e, g in zip(expected.values(), got, strict=True)
+    )
+
+
+def retraced_proto(
+    model: nn.Module, source: LoadedModel, *, size: tuple[int, int] | None = None
+) -> onnx.ModelProto:
+    """Re-trace ``model`` with the TorchScript exporter into the source's IO contract."""
     dummy = random_inputs(source, batch=2, seed=0, size=size)  # 2: a 1 could get baked in
     device = next(model.parameters(), torch.empty(0)).device  # a model trained on CUDA
     args = tuple(torch.from_numpy(dummy[t.name]).to(device) for t in source.inputs)
@@ -273,7 +333,7 @@ def add_metadata(
 ) -> None:
     """Source metadata first (vendor runtimes read labels from it), then ours, sorted."""
     ours = {KEY_SOURCE_SHA256: source.sha256, KEY_VERSION: __version__}
-    if export_opset(source.opset) != source.opset:
+    if default_opset(proto) != source.opset:
         ours[KEY_SOURCE_OPSET] = str(source.opset)
     ours.update({str(k): str(v) for k, v in (extra or {}).items()})
     merged = {k: v for k, v in source.metadata.items() if k not in ours}

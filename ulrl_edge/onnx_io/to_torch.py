@@ -22,6 +22,7 @@ from ulrl_edge.onnx_io.converters import register_extra_converters
 from ulrl_edge.onnx_io.graph_fixes import prepare_for_import
 from ulrl_edge.onnx_io.load import LoadedModel
 from ulrl_edge.onnx_io.torch_fixes import replace_trace_unfriendly_modules
+from ulrl_edge.onnx_io.weight_sources import map_weight_sources
 
 META_KEY = "ulrl_edge"
 
@@ -63,7 +64,8 @@ def import_model(loaded: LoadedModel) -> fx.GraphModule:
     Returns:
         The GraphModule; ``gm.meta["ulrl_edge"]`` records the source hash, the ONNX op type
         of each top-level module (``onnx_ops``), which ONNX initializer each attribute came
-        from (``initializers``) and the graph fixes applied (``notes``).
+        from (``initializers``), the initializer and layout of every weight tensor
+        (``weights``, see :mod:`.weight_sources`) and the graph fixes applied (``notes``).
 
     Raises:
         UnsupportedModel: An op or op version onnx2torch cannot convert (named), or a
@@ -98,6 +100,7 @@ def import_model(loaded: LoadedModel) -> fx.GraphModule:
         notes.append(f"opset<13 Softmax rewritten to keep a dynamic batch ({len(swapped)} nodes)")
     sources, uses = _tie_shared_initializers(gm, op_types)
     promote_buffers_to_parameters(gm, _weight_buffers(gm, uses))
+    weights = map_weight_sources(gm, prepared, sources)
     for module in gm.modules():
         if hasattr(module, "onnx_mapping"):
             del module.onnx_mapping
@@ -109,6 +112,7 @@ def import_model(loaded: LoadedModel) -> fx.GraphModule:
         "source_sha256": loaded.sha256,
         "onnx_ops": op_types,
         "initializers": sources,
+        "weights": weights,
         "notes": notes,
     }
     return gm.eval()
