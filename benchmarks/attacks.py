@@ -15,6 +15,7 @@ Two extra attacks that need no external data:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def _lowfreq_png(cache: Path, size: int) -> Path:
         noise = np.random.default_rng(7).random((4, 4, 3))
         small = Image.fromarray((noise * 255).astype(np.uint8))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.png")  # parallel workers may race here
         small.resize((size, size), Image.BICUBIC).save(tmp)
         tmp.replace(path)
     return path
