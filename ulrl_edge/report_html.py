@@ -192,6 +192,8 @@ def _provenance_section(report: dict) -> str:
     rows = [["input model", source.get("path", "—"), source.get("sha256", "—")]]
     if output:
         rows.append(["output model", output.get("path", "—"), output.get("sha256", "—")])
+        if output.get("written_as"):
+            rows.append(["output written as", output["written_as"], ""])
     data = report.get("data") or {}
     if data.get("source"):
         n_purify, n_verify = data.get("n_purify") or 0, data.get("n_verify") or 0

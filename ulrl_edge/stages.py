@@ -225,11 +225,14 @@ def finalise(candidate: Path, out_path: Path, report) -> None:
     import onnx
 
     from ulrl_edge.onnx_io.load import sha256_file
-    from ulrl_edge.onnx_io.to_onnx import write_atomically
+    from ulrl_edge.onnx_io.to_onnx import KEY_EXPORT, write_atomically
 
     proto = onnx.load(str(candidate))
+    written_as = next((p.value for p in proto.metadata_props if p.key == KEY_EXPORT), "")
     for key, value in run_metadata(report).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     write_atomically(proto.SerializeToString(deterministic=True), out_path)
-    report.output = {"path": str(out_path), "sha256": sha256_file(out_path)}
+    report.output = {
+        "path": str(out_path), "sha256": sha256_file(out_path), "written_as": written_as,
+    }  # fmt: skip

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from tests.fixtures.backdoor import cached_case
+from ulrl_edge.onnx_io.to_onnx import WRITTEN_BACK
 
 BADNETS = "badnets:size=3,pos=br"
 
@@ -68,6 +69,10 @@ def test_purify_measures_the_file_it_writes_and_keeps_contract(
     assert report["output"]["sha256"] == summary["output_sha256"]
     assert report["seed"] == 0 and report["method"] == "ulrl"
     run_meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    # ULRL changes weights only: the vendor's graph ships with them, and both records say so.
+    assert report["output"]["written_as"] == run_meta["ulrl_edge.export"] == WRITTEN_BACK
+    source_ops = [n.op_type for n in onnx.load(str(badnets_case.onnx_path)).graph.node]
+    assert [n.op_type for n in onnx.load(str(out)).graph.node] == source_ops
     stamped = json.loads(run_meta["ulrl_edge.run"])
     assert stamped["source_sha256"] == summary["source_sha256"]
     assert stamped["accuracy_after"] == summary["after"]["accuracy"]
