@@ -26,6 +26,7 @@ _PHASE_NAMES = {
     "finetune": "fine-tuning",
     "prune": "pruning",
     "recover": "recovering masks",
+    "probe": "probing classes",
     "verify": "verifying",
 }
 

@@ -57,7 +57,9 @@ def scan(
     """Flag likely backdoor target classes without writing a model (ULRL's unlearning phase).
 
     Gradient ascent on the clean samples moves the head rows of backdoor targets much more
-    than the others; rows whose change is a robust outlier (MAD z > 3.5) are flagged.
+    than the others; rows whose change is a robust outlier (MAD z > 3.5) are flagged. The
+    auto preset also flags a class that one small perturbation shared by all images reaches
+    far more easily than any other (the target probe).
 
     [bold]Examples[/bold]
       ulrl-edge scan vendor.onnx --clean samples/
@@ -95,6 +97,7 @@ def scan(
                 "verdict": result.verdict,
                 "delta": result.report.defense["delta"],
                 "z": result.report.defense["mad"]["z"],
+                "probe": result.report.defense.get("probe"),
                 "seed": seed,
                 "preset": preset.value,
             })
@@ -102,7 +105,8 @@ def scan(
             console = stdout_console()
             for s in result.suspicious:
                 console.print(f"class {s['class']} ({s['name']}): Δ {s['delta']:.4g}, "
-                              f"z {s['z'] if s['z'] is None else round(s['z'], 2)}")
+                              f"z {s['z'] if s['z'] is None else round(s['z'], 2)}; "
+                              f"found by {' and '.join(s['found_by'])}")
             console.print(result.verdict)
             if report is not None:
                 console.print(f"report: {report / 'report.html'} (and report.json)")

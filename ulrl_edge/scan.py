@@ -1,7 +1,8 @@
 """scan(): ULRL's unlearning phase only — which classes look like backdoor targets.
 
 Gradient ascent on clean samples moves the head rows of backdoor target classes far more
-than the others; the MAD outlier test names them. No model is written.
+than the others; the MAD outlier test names them (``auto`` adds a class that a small
+universal perturbation reaches far more easily than any other). No model is written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class ScanResult:
             return "no suspicious class"
         names = ", ".join(f"{s['class']} ({s['name']})" for s in self.suspicious)
         return f"suspicious: {names}"
+
+
+def found_by(found: dict, k: int) -> list[str]:
+    """Which detectors flagged class ``k``: ``unlearning`` and/or ``target probe``."""
+    probe = found.get("probe") or {}
+    by_unlearning = found.get("unlearning_flagged", found["flagged"])
+    return [name for name, hit in (("unlearning", k in by_unlearning),
+                                   ("target probe", probe.get("flagged") == k)) if hit]
 
 
 def scan(
@@ -95,7 +104,7 @@ def scan(
     z = found["mad"]["z"]
     suspicious = [
         {"class": k, "name": names[k] if k < len(names) else str(k),
-         "delta": found["delta"][k], "z": z[k]}
+         "delta": found["delta"][k], "z": z[k], "found_by": found_by(found, k)}
         for k in found["flagged"]
     ]
     report.metrics = {"suspicious": suspicious}

@@ -40,8 +40,8 @@ def apply_overrides(config: Config, label: str, overrides: Mapping[str, Any]) ->
         if value is None:
             continue
         current = getattr(config, name)
-        if isinstance(current, tuple) and current:
-            value = tuple(type(current[0])(item) for item in value)
+        if isinstance(current, tuple):
+            value = tuple(type(current[0])(item) for item in value) if current else tuple(value)
         changes[name] = value
     out = replace(config, **changes)
     validate = getattr(out, "validate", None)

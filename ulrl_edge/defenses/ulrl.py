@@ -1,7 +1,8 @@
 """ULRL: unlearn to find the backdoor's output neurons, then relearn without them.
 
 Phase 1 runs gradient ascent on the clean samples, measures how far each row of the head
-moved (Δ_k) and flags the rows that are outliers by median absolute deviation. Phase 2
+moved (Δ_k) and flags the rows that are outliers by median absolute deviation (``auto``
+also runs :mod:`.target_probe` and puts a class it finds first). Phase 2
 reloads the original weights, re-initialises the flagged rows and fine-tunes the whole
 network with a penalty that keeps those rows away from their old direction. See
 ``shared/ULRL.md`` for the reference numbers that :meth:`ULRLConfig.paper` reproduces.
@@ -30,6 +31,7 @@ from ulrl_edge.defenses.base import (
 from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.registry import register_defense
+from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.training import (
     BatchStream,
     count_batchnorm,
@@ -131,6 +133,15 @@ def _unlearn(
     direction = torch.stack([run.pop("_direction") for run in runs]).mean(0)
     for run in runs:
         run["mad"] = run["mad"].to_dict()
+    if cfg.probe_eps:
+        probe = probe_target_class(
+            model, data, cfg.probe_eps, cfg.probe_steps, cfg.probe_min_gap, cfg.seed, progress
+        )
+        summary["probe"] = probe.to_dict()
+        summary["unlearning_flagged"] = list(flagged)
+        if probe.flagged is not None:  # strong evidence goes first; unlearning's flags stay
+            rest = [k for k in flagged if k != probe.flagged]
+            flagged = [probe.flagged, *rest][: cfg.max_suspicious]
     return {"flagged": flagged, "runs": runs, **summary, "_direction": direction}
 
 
