@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 # A cell whose undefended model has a lower ASR than this carries no backdoor to remove: its
 # rows would reward a defense for nothing, so the tables leave it out and list it apart.
 MIN_IMPLANTED_ASR = 0.5
-ORDER = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "ibau", "sau")
+ORDER = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "anp-200it", "ibau", "sau")
 
 
 def load(results: Path) -> list[dict]:
@@ -156,14 +156,30 @@ def where_ulrl_loses(rows: list[dict]) -> list[str]:
     return out or ["- none: a ULRL preset has the best mean DER in every cell"]
 
 
-def per_data_summaries(rows: list[dict]) -> list[str]:
-    """The summary table again for each data set, when there is more than one."""
-    names = sorted({r["data"] for r in rows})
-    if len(names) < 2:
-        return []
+def matched(rows: list[dict]) -> list[dict]:
+    """The rows of the (cell, seed) runs on which every defense in ``rows`` ran.
+
+    A defense run on a subset only (ANP skipped somewhere, a ViT seed missing) would
+    otherwise be averaged over other models than its peers.
+    """
+    defs = set(defenses_in(rows))
+    ran = defaultdict(set)
+    for r in rows:
+        ran[(r["data"], r["attack"], r["arch"], r["seed"])].add(r["defense"])
+    keep = {k for k, d in ran.items() if d == defs}
+    return [r for r in rows if (r["data"], r["attack"], r["arch"], r["seed"]) in keep]
+
+
+def per_group_summaries(rows: list[dict]) -> list[str]:
+    """The summary table again for each data set and each architecture (all their runs)."""
     out = []
-    for name in names:
-        out += [f"### {name}", "", *summary_table([r for r in rows if r["data"] == name]), ""]
+    for key in ("data", "arch"):
+        names = sorted({r[key] for r in rows})
+        if len(names) < 2:
+            continue
+        for name in names:
+            group = [r for r in rows if r[key] == name]
+            out += [f"### {key} = {name}", "", *summary_table(group), ""]
     return out
 
 
@@ -225,7 +241,8 @@ def write(results: Path, md: Path, png: Path, notes: Path) -> None:
         "",
         f"Plan: data {plan.get('data')}, attacks {plan.get('attacks')}, archs "
         f"{plan.get('archs')}, defenses {plan.get('defenses')}, seeds {seeds}; backdoored "
-        f"models trained on {plan.get('n_train')} images for {plan.get('epochs')} epochs, "
+        f"models trained on {plan.get('n_train')} images for {plan.get('epochs')} epochs "
+        f"(the ViT {plan.get('vit_epochs', plan.get('epochs'))}), "
         f"10% poisoning, all-to-one to class 0; ACC/ASR on {plan.get('n_test')} held-out "
         "test images.",
         "",
@@ -246,11 +263,11 @@ def write(results: Path, md: Path, png: Path, notes: Path) -> None:
         "- mean ± std over seeds" + (" (one seed here, so std is 0 per cell)" if len(seeds) == 1
                                      else "") + "; the summary also averages over cells.",
         "",
-        "## Summary over all cells",
+        "## Summary over the runs every defense ran on",
         "",
-        *summary_table(rows),
+        *summary_table(matched(rows)),
         "",
-        *per_data_summaries(rows),
+        *per_group_summaries(rows),
         "## ULRL / FT wall-time ratio",
         "",
         *time_ratio(rows),

@@ -84,3 +84,12 @@ def test_auto_relearns_adversarially_with_enough_images_per_class():
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
+
+
+def test_chunked_gradients_give_the_same_perturbation(clean_lab):
+    # The probe takes gradients in chunks on a GPU; the direction must not depend on it.
+    x, y = _inputs(clean_lab, 150)
+    args = (clean_lab.model, x, y, 3, model_space_eps(0.1, clean_lab.spec), 5)
+    whole = towards_class(*args, torch.Generator().manual_seed(0))
+    parts = towards_class(*args, torch.Generator().manual_seed(0), chunk=32)
+    assert torch.allclose(whole, parts, atol=1e-6)

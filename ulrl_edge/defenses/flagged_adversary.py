@@ -28,12 +28,13 @@ def model_space_eps(eps: float, spec: PreprocessSpec) -> float:
 
 def towards_class(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int, eps: float,
-    steps: int, generator: torch.Generator,
+    steps: int, generator: torch.Generator, chunk: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """One perturbation [1, ...] (L∞ ≤ ``eps``) that pushes ``inputs`` towards ``target``.
 
     Crafted on the images not labelled ``target``, with the model in eval mode (BatchNorm
-    statistics untouched) and its mode restored afterwards.
+    statistics untouched) and its mode restored afterwards. With ``chunk``, each step's
+    gradient is summed over chunks of that many images (same direction, bounded memory).
     """
     others = inputs[labels != target]
     if len(others) == 0:
@@ -45,7 +46,14 @@ def towards_class(
     with eval_mode(model):
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss = nn.functional.cross_entropy(model(others + delta), aim)
-            (grad,) = torch.autograd.grad(loss, delta)
+            if chunk is None or len(others) <= chunk:
+                loss = nn.functional.cross_entropy(model(others + delta), aim)
+                (grad,) = torch.autograd.grad(loss, delta)
+            else:
+                grad = torch.zeros_like(delta)
+                for part, part_aim in zip(others.split(chunk), aim.split(chunk), strict=True):
+                    logits = model(part + delta)
+                    loss = nn.functional.cross_entropy(logits, part_aim, reduction="sum")
+                    grad += torch.autograd.grad(loss, delta)[0]
             delta = (delta.detach() - step * grad.sign()).clamp(-eps, eps)
     return delta
