@@ -27,6 +27,7 @@ from torch import nn
 
 from ulrl_edge.defenses.base import Progress, TrainingData, model_device, notify
 from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
+from ulrl_edge.defenses.training import eval_mode
 
 # Images per half: enough for a stable rate, bounded so large vendor models stay cheap.
 MAX_IMAGES_PER_HALF = 256
@@ -102,8 +103,8 @@ def probe_target_class(
             )
             others = x_test[y_test != k]
             hits = sum(
-                int((_logits(model, chunk + delta).argmax(1) == k).sum())
-                for chunk in others.split(_EVAL_CHUNK)
+                int((_logits(model, part + delta).argmax(1) == k).sum())
+                for part in others.split(_EVAL_CHUNK)
             )
             reach.append(round(hits / max(len(others), 1), 4))
             done += 1
@@ -128,10 +129,5 @@ def _half(data: TrainingData, parity: int, device) -> tuple[torch.Tensor, torch.
 
 
 def _logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(inputs)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        return model(inputs)

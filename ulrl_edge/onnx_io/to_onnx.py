@@ -130,10 +130,10 @@ def export_proto(
     if proto is not None:
         fold_batchnorm(proto.graph)
         simplify(proto)
-    if proto is not None and _reproduces(proto, model, source, size):
-        proto.producer_name = "ulrl-edge"
-        proto.producer_version = __version__
-        return proto, WRITTEN_BACK
+        if _reproduces(proto, model, source, size):
+            proto.producer_name = "ulrl-edge"
+            proto.producer_version = __version__
+            return proto, WRITTEN_BACK
     return retraced_proto(model, source, size=size), RETRACED
 
 

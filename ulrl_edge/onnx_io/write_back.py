@@ -18,9 +18,8 @@ from torch import nn
 
 from ulrl_edge.onnx_io.graph_fixes import prepare_for_import
 from ulrl_edge.onnx_io.load import LoadedModel
+from ulrl_edge.onnx_io.to_torch import META_KEY
 from ulrl_edge.onnx_io.weight_sources import to_initializer_layout
-
-META_KEY = "ulrl_edge"
 
 
 def weight_map(model: nn.Module) -> dict[str, tuple[str, str]] | None:
