@@ -77,8 +77,9 @@ def load_data(
 
 
 def _train(model: nn.Module, data: ImageSet, spec: PreprocessSpec, epochs: int, seed: int,
-           flip: bool) -> nn.Module:  # fmt: skip
+           flip: bool, device: str = "cpu") -> nn.Module:  # fmt: skip
     torch.manual_seed(seed)
+    model.to(device)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=5e-4)
     steps = epochs * math.ceil(len(data) / 128)
@@ -90,18 +91,20 @@ def _train(model: nn.Module, data: ImageSet, spec: PreprocessSpec, epochs: int, 
         for s in range(0, len(x), 128):
             i = order[s : s + 128]
             xb = random_crop_flip(x[i], padding=2, flip=flip, generator=g)
-            loss = nn.functional.cross_entropy(model(spec.to_model_input_torch(xb)), y[i])
+            logits = model(spec.to_model_input_torch(xb).to(device))
+            loss = nn.functional.cross_entropy(logits, y[i].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-    return model.eval()
+    return model.cpu().eval()
 
 
 def backdoored_onnx(
-    data: DataSplits, attack: Attack, arch: str, seed: int, epochs: int, cache: Path
-) -> tuple[Path, dict]:
-    """The cached backdoored model of a cell (trained and exported on first use).
+    data: DataSplits, attack: Attack, arch: str, seed: int, epochs: int, cache: Path,
+    device: str = "cpu",
+) -> tuple[Path, dict]:  # fmt: skip
+    """The cached backdoored model of a cell (trained on ``device``, exported on first use).
 
     Returns:
         The ONNX path and facts about its training (time, parameters, poisoned count).
@@ -118,7 +121,7 @@ def backdoored_onnx(
     )
     h, w, c = data.train.hwc
     model = build(arch, c, len(data.train.class_names) or int(data.train.y.max()) + 1, h)
-    _train(model, poisoned, data.spec, epochs, seed, data.flip)
+    _train(model, poisoned, data.spec, epochs, seed, data.flip, device)
     tmp = path.with_suffix(".tmp")
     torch.onnx.export(
         model, (torch.zeros(1, c, h, w),), str(tmp), dynamo=False, opset_version=17,
@@ -132,6 +135,7 @@ def backdoored_onnx(
         "poisoned": int(mask.sum()),
         "n_train": n,
         "epochs": epochs,
+        "train_device": device,
     }
     info_path.write_text(json.dumps(info))
     return path, info

@@ -247,6 +247,14 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     return max(codes)
 
 
+def record_failure(args: argparse.Namespace, key: tuple, err: Exception) -> str:
+    """Append a defense's failure to errors.jsonl (the grid goes on); returns its one line."""
+    message = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+    with (args.out / "errors.jsonl").open("a") as f:
+        f.write(json.dumps({"key": list(key), "device": args.device, "error": message}) + "\n")
+    return message
+
+
 def parse_shard(text: str | None) -> tuple[int, int]:
     if not text:
         return 0, 1
@@ -314,7 +322,8 @@ def main(argv=None) -> int:
                     path, info = backdoored_onnx(
                         data, attack, arch, seed,
                         plan["vit_epochs"] if arch == "vit" else plan["epochs"], args.cache,
-                    )
+                        args.device,
+                    )  # fmt: skip
                     if args.train_only:
                         log(f"{data_name}/{attack_name}/{arch}/s{seed}: cached {path.name}")
                         continue
@@ -337,10 +346,15 @@ def main(argv=None) -> int:
                             holdout=verify,
                         )  # fmt: skip
                         seed_everything(seed)
-                        with PeakRSS() as mem:
-                            start = time.perf_counter()
-                            result = defense(model, clean, config, None)
-                            wall = time.perf_counter() - start
+                        try:
+                            with PeakRSS() as mem:
+                                start = time.perf_counter()
+                                result = defense(model, clean, config, None)
+                                wall = time.perf_counter() - start
+                        except Exception as err:  # noqa: BLE001 - one failure must not end the grid
+                            why = record_failure(args, key, err)
+                            log(f"  [{count}/{total}] {name:10} FAILED: {why}")
+                            continue
                         with tempfile.TemporaryDirectory(dir=args.out) as tmp:
                             out = export_model(result.model.to("cpu").eval(), loaded,
                                                Path(tmp) / "defended.onnx")  # fmt: skip
@@ -348,7 +362,7 @@ def main(argv=None) -> int:
                                              target=TARGET, mode=attack.mode)  # fmt: skip
                         row = {
                             "data": data_name, "attack": attack_name, "arch": arch,
-                            "seed": seed, "defense": name,
+                            "seed": seed, "defense": name, "device": args.device,
                             "acc0": acc0, "asr0": asr0,
                             "acc": after.accuracy, "asr": after.attack_success_rate,
                             "der": der(asr0, after.attack_success_rate, acc0, after.accuracy),
