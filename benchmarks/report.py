@@ -54,13 +54,27 @@ def summary_table(rows: list[dict]) -> list[str]:
     )
     for d in defenses_in(rows):
         rs = [r for r in rows if r["defense"] == d]
+        cpu = [r for r in rs if on_cpu(r)]  # GPU rows' time and memory are another machine's
+        cost = (
+            f"{ms([r['wall_s'] for r in cpu])} | {ms([r['peak_mib'] for r in cpu], 1, 0)}"
+            if cpu
+            else "– (GPU) | –"
+        )
         out.append(
             f"| {d} | {ms([r['acc'] for r in rs], 100)} | {ms([r['asr'] for r in rs], 100)} | "
             f"{ms([r['acc0'] - r['acc'] for r in rs], 100)} | {ms([r['der'] for r in rs], 1, 3)}"
-            f" | {ms([r['wall_s'] for r in rs])} | {ms([r['peak_mib'] for r in rs], 1, 0)} | "
-            f"{len(rs)} |"
+            f" | {cost} | {len(rs)} |"
         )
+    gpu = sum(not on_cpu(r) for r in rows)
+    if gpu:
+        out += ["", f"{gpu} of these {len(rows)} runs ran on CUDA: Wall s and Peak count CPU "
+                "runs only."]  # fmt: skip
     return out
+
+
+def on_cpu(row: dict) -> bool:
+    """Whether the defense ran on the CPU (rows from before devices were recorded did)."""
+    return row.get("device", "cpu") == "cpu"
 
 
 def cell_table(rows: list[dict], metric: str) -> list[str]:
@@ -87,7 +101,8 @@ def cell_table(rows: list[dict], metric: str) -> list[str]:
 
 
 def time_ratio(rows: list[dict]) -> list[str]:
-    """Wall time of each ULRL preset over FT's, matched per (cell, seed)."""
+    """Wall time of each ULRL preset over FT's, matched per (cell, seed), CPU runs only."""
+    rows = [r for r in rows if on_cpu(r)]
     ft = {(r["data"], r["attack"], r["arch"], r["seed"]): r["wall_s"]
           for r in rows if r["defense"] == "ft"}  # fmt: skip
     out = []
@@ -255,7 +270,8 @@ def write(results: Path, md: Path, png: Path, notes: Path) -> None:
         "- DER = (max(0, ΔASR) − max(0, ACC drop) + 1) / 2 (BackdoorBench); higher is "
         "better, 0.5 = no change.",
         "- Wall s: the defense call alone (no export/evaluation), torch on the CPU threads "
-        "shown above.",
+        "shown above. Runs made on a GPU (rows with `device: cuda`; see the notes) count in "
+        "ACC/ASR/DER but not in Wall s, Peak or the time ratio.",
         "- Peak +MiB: peak resident set size during the defense call minus the RSS just "
         "before it (after glibc malloc_trim; sampled every 5 ms from /proc/self/statm); "
         "not tracemalloc, which "

@@ -33,7 +33,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo root
 
 DEFENSES = (
-    "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64", "ft", "fp",
+    "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
+    "ulrl-auto-adv05", "ulrl-auto-eps05", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
@@ -45,6 +46,9 @@ VARIANTS = {
     # with 64-image unlearning steps agreed over 5 runs (for the --n-clean 600 grid).
     "ulrl-auto-noadv": ("ulrl-auto", {"relearn_adversarial": 0.0}),
     "ulrl-auto-adv": ("ulrl-auto", {"relearn_adversarial": 1.0}),
+    # auto with half the adversarial weight, or half its perturbation bound (#5: accuracy).
+    "ulrl-auto-adv05": ("ulrl-auto", {"relearn_adversarial": 0.5}),
+    "ulrl-auto-eps05": ("ulrl-auto", {"adversarial_eps": 0.05}),
     "ulrl-auto-b64": (
         "ulrl-auto", {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3}
     ),
