@@ -8,7 +8,11 @@ import torch
 
 from tests.defenses.conftest import TRIGGER, make_lab
 from ulrl_edge.defenses import get_defense
-from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
+from ulrl_edge.defenses.flagged_adversary import (
+    model_space_eps,
+    perturbation_bank,
+    towards_class,
+)
 from ulrl_edge.defenses.ulrl import ULRLConfig
 from ulrl_edge.errors import BadInput
 
@@ -70,7 +74,12 @@ def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoor
 
 @pytest.mark.parametrize(
     "field,value",
-    [("relearn_adversarial", -1.0), ("adversarial_eps", 0.0), ("adversarial_steps", 0)],
+    [
+        ("relearn_adversarial", -1.0),
+        ("adversarial_eps", 0.0),
+        ("adversarial_steps", 0),
+        ("adversarial_bank", -1),
+    ],
 )
 def test_bad_adversarial_settings_are_refused(field, value):
     with pytest.raises(BadInput, match=field):
@@ -93,3 +102,28 @@ def test_chunked_gradients_give_the_same_perturbation(clean_lab):
     whole = towards_class(*args, torch.Generator().manual_seed(0))
     parts = towards_class(*args, torch.Generator().manual_seed(0), chunk=32)
     assert torch.allclose(whole, parts, atol=1e-6)
+
+
+def test_a_bank_holds_distinct_perturbations_that_each_reach_the_target(clean_lab):
+    lab, target = clean_lab, 3
+    x, y = _inputs(lab)
+    eps = model_space_eps(0.3, lab.spec)
+    bank = perturbation_bank(lab.model, x, y, target, eps, 10, 4, torch.Generator().manual_seed(0))
+    assert bank.shape == (4, *x.shape[1:])
+    assert float(bank.abs().max()) <= eps + 1e-6
+    assert not torch.equal(bank[0], bank[1])  # crafted on different halves, random starts
+    others = y != target
+    before = _hits(lab.model, x[others], target)
+    assert all(_hits(lab.model, x[others] + d, target) >= before + 0.2 for d in bank)
+    again = perturbation_bank(lab.model, x, y, target, eps, 10, 4, torch.Generator().manual_seed(0))
+    assert torch.equal(bank, again)
+
+
+def test_relearning_from_a_bank_removes_the_backdoor(backdoored_lab):
+    lab = backdoored_lab
+    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_bank=4, adversarial_steps=10)
+    result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
+    assert result.details["config"]["adversarial_bank"] == 4
+    assert result.details["flagged"] == [lab.target]
+    assert lab.asr(result.model) <= 0.10
+    assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03

@@ -57,3 +57,19 @@ def towards_class(
                     grad += torch.autograd.grad(loss, delta)[0]
             delta = (delta.detach() - step * grad.sign()).clamp(-eps, eps)
     return delta
+
+
+def perturbation_bank(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int, eps: float,
+    steps: int, count: int, generator: torch.Generator, chunk: int | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """``count`` perturbations [count, ...] towards ``target``, each crafted on a random half
+    of ``inputs`` (see :func:`towards_class`)."""
+    bank = []
+    for _ in range(count):
+        pick = torch.randperm(len(inputs), generator=generator)[: max(1, len(inputs) // 2)]
+        pick = pick.to(inputs.device)
+        bank.append(
+            towards_class(model, inputs[pick], labels[pick], target, eps, steps, generator, chunk)
+        )
+    return torch.cat(bank)

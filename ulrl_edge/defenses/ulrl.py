@@ -28,10 +28,14 @@ from ulrl_edge.defenses.base import (
     notify,
     seed_everything,
 )
-from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
+from ulrl_edge.defenses.flagged_adversary import (
+    model_space_eps,
+    perturbation_bank,
+    towards_class,
+)
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.target_probe import probe_target_class
+from ulrl_edge.defenses.target_probe import GPU_GRAD_CHUNK, probe_target_class
 from ulrl_edge.defenses.training import (
     BatchStream,
     count_batchnorm,
@@ -166,6 +170,9 @@ def relearn(
     if cfg.penalty == "ascent" and direction is not None:
         w_ori = direction.to(w_ori)[flagged]
     gen = torch.Generator().manual_seed(cfg.seed)
+    bank = None
+    if flagged and cfg.relearn_adversarial > 0 and cfg.adversarial_bank > 0:
+        bank = _bank(model, data, cfg, flagged[0])  # on the backdoored weights, before reset
     if cfg.reinit and flagged:
         head.reinit_rows(flagged, torch.Generator().manual_seed(cfg.seed + 7919))
     stream = BatchStream(
@@ -195,9 +202,12 @@ def relearn(
         adv_gen = torch.Generator().manual_seed(cfg.seed + 104729)
 
         def adversarial(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            delta = towards_class(
-                model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
-            )
+            if bank is not None:
+                delta = bank[int(torch.randint(len(bank), (1,), generator=adv_gen))][None]
+            else:
+                delta = towards_class(
+                    model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
+                )
             ce = nn.functional.cross_entropy(model(inputs + delta), labels)
             return cfg.relearn_adversarial * ce
 
@@ -229,6 +239,21 @@ def relearn(
         notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
     model.eval()
     return model, {"curve": curve, "reinitialised": list(flagged) if cfg.reinit else []}
+
+
+def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:
+    """``cfg.adversarial_bank`` perturbations towards ``target`` from all clean images."""
+    device = model_device(model)
+    pixels = torch.from_numpy(np.ascontiguousarray(data.images.x))
+    labels = torch.from_numpy(np.asarray(data.images.y, dtype=np.int64)).to(device)
+    inputs = data.spec.to_model_input_torch(pixels).to(device)
+    eps = model_space_eps(cfg.adversarial_eps, data.spec)
+    generator = torch.Generator().manual_seed(cfg.seed + 15485863)
+    chunk = None if device.type == "cpu" else GPU_GRAD_CHUNK
+    return perturbation_bank(
+        model, inputs, labels, target, eps, cfg.adversarial_steps, cfg.adversarial_bank,
+        generator, chunk,
+    ).detach()  # fmt: skip
 
 
 @register_defense("ulrl", config_cls=ULRLConfig)

@@ -89,6 +89,9 @@ class ULRLConfig:
             :data:`ADVERSARIAL_MIN_PER_CLASS` purify images per class, else 0).
         adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units.
         adversarial_steps: Signed-gradient steps that craft each batch's perturbation.
+        adversarial_bank: 0: craft a new perturbation for every relearning batch against the
+            model being relearned; N > 0: craft N perturbations once, on the backdoored
+            model before its rows are reset, and give each batch one of them.
         probe_eps: L∞ bounds (pixel units) of the target probe run after unlearning (empty:
             off, the reference). A class that a universal perturbation reaches far more
             easily than any other is flagged first (see ``target_probe``).
@@ -130,6 +133,7 @@ class ULRLConfig:
     relearn_adversarial: float | None = 0.0
     adversarial_eps: float = 0.1
     adversarial_steps: int = 5
+    adversarial_bank: int = 0
     probe_eps: tuple[float, ...] = ()
     probe_steps: int = 10
     probe_min_gap: float = PROBE_MIN_GAP
@@ -202,6 +206,7 @@ class ULRLConfig:
             ),
             (self.adversarial_eps > 0, "adversarial_eps must be > 0"),
             (self.adversarial_steps >= 1, "adversarial_steps must be >= 1"),
+            (self.adversarial_bank >= 0, "adversarial_bank must be >= 0"),
             (all(0 < e <= 1 for e in self.probe_eps), "probe_eps must be in (0, 1]"),
             (self.probe_steps >= 1, "probe_steps must be >= 1"),
             (0 <= self.probe_min_gap <= 1, "probe_min_gap must be in [0, 1]"),
