@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo
 
 DEFENSES = (
     "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
-    "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-eps05s10", "ulrl-auto-bank",
+    "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank",
     "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
@@ -50,7 +50,6 @@ VARIANTS = {
     # auto with half the adversarial weight, or half its perturbation bound (#5: accuracy).
     "ulrl-auto-adv05": ("ulrl-auto", {"relearn_adversarial": 0.5}),
     "ulrl-auto-eps05": ("ulrl-auto", {"adversarial_eps": 0.05}),
-    "ulrl-auto-eps05s10": ("ulrl-auto", {"adversarial_eps": 0.05, "adversarial_steps": 10}),
     # auto with 8 perturbations crafted once on the backdoored model (20 steps each).
     "ulrl-auto-bank": ("ulrl-auto", {"adversarial_bank": 8, "adversarial_steps": 20}),
     "ulrl-auto-b64": (

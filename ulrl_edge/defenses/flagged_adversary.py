@@ -17,7 +17,29 @@ import torch
 from torch import nn
 
 from ulrl_edge.data.preprocess import PreprocessSpec
+from ulrl_edge.defenses.base import TrainingData
 from ulrl_edge.defenses.training import eval_mode
+
+# On a GPU (a Jetson's shared memory) gradients are taken over this many images at a time;
+# on the CPU in one pass, as measured.
+GPU_GRAD_CHUNK = 32
+
+
+def grad_chunk(device: torch.device) -> int | None:
+    """The ``chunk`` for :func:`towards_class` on ``device`` (None: one pass)."""
+    return None if device.type == "cpu" else GPU_GRAD_CHUNK
+
+
+def clean_inputs(
+    data: TrainingData, device: torch.device, index: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clean images (those at ``index``, else all) as model input, and their labels."""
+    x, y = data.images.x, data.images.y
+    if index is not None:
+        x, y = x[index], y[index]
+    pixels = torch.from_numpy(np.ascontiguousarray(x))
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return data.spec.to_model_input_torch(pixels).to(device), labels.to(device)
 
 
 def model_space_eps(eps: float, spec: PreprocessSpec) -> float:

@@ -26,15 +26,17 @@ import torch
 from torch import nn
 
 from ulrl_edge.defenses.base import Progress, TrainingData, model_device, notify
-from ulrl_edge.defenses.flagged_adversary import model_space_eps, towards_class
+from ulrl_edge.defenses.flagged_adversary import (
+    clean_inputs,
+    grad_chunk,
+    model_space_eps,
+    towards_class,
+)
 from ulrl_edge.defenses.training import eval_mode
 
 # Images per half: enough for a stable rate, bounded so large vendor models stay cheap.
 MAX_IMAGES_PER_HALF = 256
 _EVAL_CHUNK = 64
-# On a GPU (a Jetson's shared memory) gradients are taken over this many images at a time;
-# on the CPU in one pass, as measured.
-GPU_GRAD_CHUNK = 32
 
 
 @dataclass
@@ -88,7 +90,7 @@ def probe_target_class(
     """
     result = ProbeResult(eps=[float(e) for e in eps], min_gap=float(min_gap))
     device = model_device(model)
-    chunk = None if device.type == "cpu" else GPU_GRAD_CHUNK
+    chunk = grad_chunk(device)
     x_craft, y_craft = _half(data, 0, device)
     x_test, y_test = _half(data, 1, device)
     num_classes = int(_logits(model, x_test[:1]).shape[1])
@@ -123,9 +125,7 @@ def probe_target_class(
 def _half(data: TrainingData, parity: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Every other image (from position ``parity``), at most MAX_IMAGES_PER_HALF, as input."""
     index = np.arange(parity, len(data.images), 2)[:MAX_IMAGES_PER_HALF]
-    pixels = torch.from_numpy(np.ascontiguousarray(data.images.x[index]))
-    labels = torch.from_numpy(np.asarray(data.images.y[index], dtype=np.int64))
-    return data.spec.to_model_input_torch(pixels).to(device), labels.to(device)
+    return clean_inputs(data, device, index)
 
 
 def _logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:

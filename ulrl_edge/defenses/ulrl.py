@@ -29,13 +29,15 @@ from ulrl_edge.defenses.base import (
     seed_everything,
 )
 from ulrl_edge.defenses.flagged_adversary import (
+    clean_inputs,
+    grad_chunk,
     model_space_eps,
     perturbation_bank,
     towards_class,
 )
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.registry import register_defense
-from ulrl_edge.defenses.target_probe import GPU_GRAD_CHUNK, probe_target_class
+from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.training import (
     BatchStream,
     count_batchnorm,
@@ -244,15 +246,12 @@ def relearn(
 def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:
     """``cfg.adversarial_bank`` perturbations towards ``target`` from all clean images."""
     device = model_device(model)
-    pixels = torch.from_numpy(np.ascontiguousarray(data.images.x))
-    labels = torch.from_numpy(np.asarray(data.images.y, dtype=np.int64)).to(device)
-    inputs = data.spec.to_model_input_torch(pixels).to(device)
+    inputs, labels = clean_inputs(data, device)
     eps = model_space_eps(cfg.adversarial_eps, data.spec)
     generator = torch.Generator().manual_seed(cfg.seed + 15485863)
-    chunk = None if device.type == "cpu" else GPU_GRAD_CHUNK
     return perturbation_bank(
         model, inputs, labels, target, eps, cfg.adversarial_steps, cfg.adversarial_bank,
-        generator, chunk,
+        generator, grad_chunk(device),
     ).detach()  # fmt: skip
 
 
