@@ -35,6 +35,7 @@ PAPER = {
     "rank": "z",  # documented deviation; rank="index" is the reference's quirk
     "reinit": True,
     "relearn_lr": 0.005,
+    "relearn_lr_adversarial": None,  # ours: the reference has no adversarial term
     "relearn_momentum": 0.9,
     "relearn_weight_decay": 0.0,
     "relearn_epochs": 20,
@@ -79,6 +80,7 @@ def test_auto_resolves_from_the_sample_count():
     ]  # fmt: skip
     assert auto.resolve(480).relearn_adversarial == 0.0
     assert ULRLConfig.paper().resolve(5000, 10).relearn_adversarial == 0.0
+    assert (auto.relearn_lr, auto.relearn_lr_adversarial) == (0.005, 0.001)
     pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
     assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)
     assert pinned.unlearn_lr == pytest.approx(0.01 * 64 / 128)  # the rate follows the batch

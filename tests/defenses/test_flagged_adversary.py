@@ -14,6 +14,7 @@ from ulrl_edge.defenses.flagged_adversary import (
     towards_class,
 )
 from ulrl_edge.defenses.ulrl import ULRLConfig
+from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_RELEARN_LR
 from ulrl_edge.errors import BadInput
 
 
@@ -68,6 +69,7 @@ def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoor
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["flagged"] == [lab.target]
     assert result.details["config"]["relearn_adversarial"] == 1.0
+    assert result.details["relearn"]["lr"] == ADVERSARIAL_RELEARN_LR  # the term ran
     assert lab.asr(result.model) <= 0.10
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
 

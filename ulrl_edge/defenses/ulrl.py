@@ -180,9 +180,13 @@ def relearn(
     stream = BatchStream(
         data, cfg.batch_size, gen, model_device(model), cfg.augment, balanced=cfg.relearn_balanced
     )
+    adversarial_on = bool(flagged) and cfg.relearn_adversarial > 0
+    base_lr = cfg.relearn_lr
+    if adversarial_on and cfg.relearn_lr_adversarial is not None:
+        base_lr = cfg.relearn_lr_adversarial
     opt = torch.optim.SGD(
         model.parameters(),
-        lr=cfg.relearn_lr,
+        lr=base_lr,
         momentum=cfg.relearn_momentum,
         weight_decay=cfg.relearn_weight_decay,
     )
@@ -199,7 +203,7 @@ def relearn(
         return total, total
 
     adversarial = None
-    if flagged and cfg.relearn_adversarial > 0:
+    if adversarial_on:
         eps = model_space_eps(cfg.adversarial_eps, data.spec)
         adv_gen = torch.Generator().manual_seed(cfg.seed + 104729)
 
@@ -240,7 +244,8 @@ def relearn(
         curve.append(row)
         notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
     model.eval()
-    return model, {"curve": curve, "reinitialised": list(flagged) if cfg.reinit else []}
+    reinitialised = list(flagged) if cfg.reinit else []
+    return model, {"curve": curve, "reinitialised": reinitialised, "lr": base_lr}
 
 
 def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:
