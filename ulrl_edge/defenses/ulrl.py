@@ -172,15 +172,15 @@ def relearn(
     if cfg.penalty == "ascent" and direction is not None:
         w_ori = direction.to(w_ori)[flagged]
     gen = torch.Generator().manual_seed(cfg.seed)
+    adversarial_on = bool(flagged) and cfg.relearn_adversarial > 0
     bank = None
-    if flagged and cfg.relearn_adversarial > 0 and cfg.adversarial_bank > 0:
+    if adversarial_on and cfg.adversarial_bank > 0:
         bank = _bank(model, data, cfg, flagged[0])  # on the backdoored weights, before reset
     if cfg.reinit and flagged:
         head.reinit_rows(flagged, torch.Generator().manual_seed(cfg.seed + 7919))
     stream = BatchStream(
         data, cfg.batch_size, gen, model_device(model), cfg.augment, balanced=cfg.relearn_balanced
     )
-    adversarial_on = bool(flagged) and cfg.relearn_adversarial > 0
     base_lr = cfg.relearn_lr
     if adversarial_on and cfg.relearn_lr_adversarial is not None:
         base_lr = cfg.relearn_lr_adversarial
