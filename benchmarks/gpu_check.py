@@ -1,5 +1,6 @@
 """One prepared check for a session that has an NVIDIA GPU: TensorRT engines of the sample model.
 
+Times purification of the sample on CUDA with and without AMP (``--amp``/``--no-amp``).
 Builds fp32 and fp16 engines of ``sample_models/backdoored.onnx`` and of a purified copy,
 checks each against onnxruntime CPU on the 1000 test images (parity gate of its precision,
 top-1 agreement, ACC), times them at batch 1 and 32 (median of N runs), compares the two GPU
@@ -135,6 +136,32 @@ def purified_model(args, work: Path) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"roundtrip failed: {done.stderr.strip()[-300:]}")
     return {"path": str(out), "how": "roundtrip (stand-in: not purified)"}
+
+
+def amp_check(args, work: Path) -> dict:
+    """Purify the sample on CUDA with and without AMP: defend seconds, ACC, flagged rows."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"skipped": "torch sees no CUDA device"}
+    found = {}
+    for flag in ("--amp", "--no-amp"):
+        out, rep = work / f"purified{flag}.onnx", work / f"report{flag}"
+        cmd = cli("purify", str(SAMPLE), "--clean", str(CLEAN), "-o", str(out), "--device",
+                  "cuda", flag, "--report", str(rep), "--json", "--force")
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.purify_timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"purify {flag} exited {done.returncode}: {done.stderr[-300:]}")
+        report = json.loads((rep / "report.json").read_text())
+        found[flag.lstrip("-")] = {
+            "compute": report["compute"],
+            "defend_s": report["timings"]["defend"],
+            "acc_before": report["metrics"]["before"]["accuracy"],
+            "acc_after": report["metrics"]["after"]["accuracy"],
+            "flagged": report["defense"].get("flagged"),
+        }
+    found["speedup"] = round(found["no-amp"]["defend_s"] / found["amp"]["defend_s"], 2)
+    return found
 
 
 def timing(fn, x: np.ndarray, runs: int) -> dict:
@@ -334,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                     args,
                 )
         step(summary, "broken_engine", broken_engine_check, work)
+    step(summary, "purify_amp", amp_check, args, work)
     step(summary, "ort_gpu_providers", ort_gpu_check, x_test, args.runs)
     step(summary, "bundle_trtexec", bundle_check, work, env.get("trtexec"), x_test)
     step(summary, "pytest_gpu_trt", pytest_markers)

@@ -1,5 +1,5 @@
-"""Options shared by commands: ``purify``/``scan``'s clean samples, preset, seed, device and
-``--set``; every command's ``--json`` and ``--quiet``."""
+"""Options shared by commands: ``purify``/``scan``'s clean samples, preset, seed, device,
+AMP and ``--set``; every command's ``--json`` and ``--quiet``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ SeedOpt = Annotated[
 ]
 DeviceOpt = Annotated[
     Device, typer.Option("--device", help="Where to train.", rich_help_panel=PANEL)
+]
+AmpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--amp/--no-amp", rich_help_panel=PANEL,
+        help="Mixed precision on CUDA (bfloat16, or float16 with loss scaling) for ulrl and "
+        "ft; no effect on the CPU.",
+    ),
 ]
 MaxSuspiciousOpt = Annotated[
     Optional[int],  # noqa: UP045 (Typer reads the annotation at runtime)

@@ -16,6 +16,7 @@ from ulrl_edge.cli.config_file import ConfigOpt
 from ulrl_edge.cli.defense_options import (
     IO_PANEL,
     PANEL,
+    AmpOpt,
     CleanOpt,
     DeviceOpt,
     FlipOpt,
@@ -63,6 +64,7 @@ def purify(
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
+    amp: AmpOpt = True,
     max_suspicious: MaxSuspiciousOpt = None,
     flip: FlipOpt = False,
     settings: SetOpt = None,
@@ -138,6 +140,7 @@ def purify(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
+                amp=amp,
                 config_overrides=overrides,
                 trigger=known,
                 gate=Gate(max_acc_drop=max_acc_drop),

@@ -10,6 +10,7 @@ from ulrl_edge.cli.common import SETTINGS, command_boundary, emit_json, stdout_c
 from ulrl_edge.cli.config_file import ConfigOpt
 from ulrl_edge.cli.defense_options import (
     PANEL,
+    AmpOpt,
     CleanOpt,
     DeviceOpt,
     FlipOpt,
@@ -40,6 +41,7 @@ def scan(
     preset: PresetOpt = Preset.auto,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
+    amp: AmpOpt = True,
     max_suspicious: MaxSuspiciousOpt = None,
     flip: FlipOpt = False,
     settings: SetOpt = None,
@@ -84,6 +86,7 @@ def scan(
                 preset=preset.value,
                 seed=seed,
                 device=getattr(device, "value", device),
+                amp=amp,
                 config_overrides=overrides,
                 report_dir=report,
                 argv=["ulrl-edge", *sys.argv[1:]],

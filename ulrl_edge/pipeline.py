@@ -115,6 +115,7 @@ def purify(
     preset: str = "auto",
     seed: int = 0,
     device: str = "cpu",
+    amp: bool = True,
     config_overrides: dict | None = None,
     trigger: TriggerOptions | None = None,
     gate: Gate = Gate(),
@@ -132,6 +133,8 @@ def purify(
         preset: Defense preset (``auto`` or ``paper`` for ULRL).
         seed: Seed for the split, shuffling, augmentation and re-initialisation.
         device: ``cpu``, ``cuda`` or ``auto``.
+        amp: Mixed precision on CUDA (bfloat16, or float16 with loss scaling) for the
+            defenses that support it; no effect on the CPU.
         config_overrides: Defense settings that replace the preset's.
         trigger: A known trigger to measure ASR before and after.
         gate: Largest accepted held-out accuracy drop (and ASR).
@@ -147,6 +150,7 @@ def purify(
         BadInput, UnsupportedModel, MissingDependency: before anything is written.
     """
     from ulrl_edge import stages
+    from ulrl_edge.defenses.precision import dtype_name
     from ulrl_edge.onnx_io.to_onnx import check_output_path
 
     model_path = Path(model_path)
@@ -162,6 +166,8 @@ def purify(
         loaded, spec, images = stages.load_inputs(model_path, data)
     report.source = {"path": str(model_path), "sha256": loaded.sha256}
     device = resolve_device(device)
+    precision = stages.precision_for(method, device, amp)
+    report.compute = {"device": device, "amp": dtype_name(precision)}
 
     with watch.phase("import"):
         emit({"phase": "import", "message": "importing into PyTorch and checking parity"})
@@ -174,7 +180,7 @@ def purify(
     with watch.phase("defend"):
         defense_result, config = stages.defend(
             model, method, preset, seed, device, config_overrides, spec, purify_split,
-            verify_split, data.flip, emit,
+            verify_split, data.flip, emit, precision,
         )
     report.config = config
     report.defense = defense_result.details

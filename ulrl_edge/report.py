@@ -74,6 +74,8 @@ class RunReport:
         defense: The defense's own details (Δ, z, flagged rows, curves).
         timings: Seconds per phase.
         peak_memory_mb: Peak resident memory of the process (and CUDA, when used).
+        compute: Where the defense ran (``device``) and its mixed precision (``amp``:
+            ``bfloat16``, ``float16`` or None for float32).
         versions: Tool and library versions.
         cwd: Working directory the command ran in (``argv`` paths are relative to it).
         created: When the report was made, UTC, ISO 8601.
@@ -94,6 +96,7 @@ class RunReport:
     defense: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     peak_memory_mb: dict = field(default_factory=dict)
+    compute: dict = field(default_factory=dict)
     versions: dict = field(default_factory=library_versions)
     schema_version: int = SCHEMA_VERSION
     cwd: str = field(default_factory=os.getcwd)

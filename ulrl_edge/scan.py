@@ -49,6 +49,7 @@ def scan(
     preset: str = "auto",
     seed: int = 0,
     device: str = "cpu",
+    amp: bool = True,
     config_overrides: dict | None = None,
     report_dir: str | Path | None = None,
     argv: list[str] | None = None,
@@ -62,6 +63,7 @@ def scan(
         preset: ULRL preset (``auto`` or ``paper``).
         seed: Seed for shuffling and augmentation.
         device: ``cpu``, ``cuda`` or ``auto``.
+        amp: Mixed precision on CUDA (no effect on the CPU).
         config_overrides: ULRL settings that replace the preset's.
         report_dir: Folder for ``report.json``; None writes none.
         argv: The command line, for the report.
@@ -72,6 +74,7 @@ def scan(
     """
     from ulrl_edge import stages
     from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
+    from ulrl_edge.defenses.precision import dtype_name, mixed_precision
     from ulrl_edge.defenses.ulrl import unlearn
     from ulrl_edge.head import logits_module
     from ulrl_edge.pipeline import resolve_device
@@ -91,10 +94,14 @@ def scan(
     config = stages.make_config(get_defense("ulrl"), preset, seed, config_overrides)
     cfg = config.resolve(len(images), head.num_classes)
     report.config = asdict(cfg)
-    model = logits_module(model).to(resolve_device(device))  # cross-entropy needs logits
+    device = resolve_device(device)
+    precision = stages.precision_for("ulrl", device, amp)
+    report.compute = {"device": device, "amp": dtype_name(precision)}
+    model = logits_module(model).to(device)  # cross-entropy needs logits
     clean = TrainingData(images=images, spec=spec, flip=data.flip)
     t_unlearn = time.perf_counter()
-    found = unlearn(model, clean, cfg, emit)
+    with mixed_precision(device, precision):
+        found = unlearn(model, clean, cfg, emit)
     report.defense = found
     report.timings = {"unlearn": round(time.perf_counter() - t_unlearn, 3),
                       "total": round(time.perf_counter() - start, 3)}

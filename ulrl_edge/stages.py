@@ -111,12 +111,23 @@ def describe_data(data, spec, purify_split, verify_split) -> dict:
     }
 
 
+def precision_for(method: str, device: str, amp: bool):
+    """The autocast dtype the defense ``method`` runs with on ``device`` (None: float32):
+    AMP only on CUDA, and only for defenses whose loops are safe under it."""
+    from ulrl_edge.defenses import get_defense
+    from ulrl_edge.defenses.precision import amp_dtype
+
+    return amp_dtype(device, amp and get_defense(method).amp)
+
+
 def defend(model, method, preset, seed, device, overrides, spec, purify_split, verify_split,
-           flip, emit):
-    """Run the named defense on ``model``; returns its result and the resolved config."""
+           flip, emit, precision=None):
+    """Run the named defense on ``model`` (forward passes autocast to ``precision`` if
+    given); returns its result and the resolved config."""
     from dataclasses import asdict
 
     from ulrl_edge.defenses import TrainingData, get_defense, seed_everything
+    from ulrl_edge.defenses.precision import mixed_precision
     from ulrl_edge.head import logits_module
 
     seed_everything(seed)
@@ -127,7 +138,8 @@ def defend(model, method, preset, seed, device, overrides, spec, purify_split, v
     # Cross-entropy needs logits: train a view without the vendor's trailing Softmax, then
     # put the trained weights back into the full graph so the export keeps its contract.
     view = logits_module(model)
-    result = defense(view, clean, config, emit)
+    with mixed_precision(device, precision):
+        result = defense(view, clean, config, emit)
     if view is not model:
         full = copy.deepcopy(model)
         full.load_state_dict(result.model.state_dict())

@@ -68,6 +68,7 @@ def test_purify_measures_the_file_it_writes_and_keeps_contract(
     assert report["source"]["sha256"] == summary["source_sha256"]
     assert report["output"]["sha256"] == summary["output_sha256"]
     assert report["seed"] == 0 and report["method"] == "ulrl"
+    assert report["compute"] == {"device": "cpu", "amp": None}  # AMP is for CUDA only
     run_meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     # ULRL changes weights only: the vendor's graph ships with them, and both records say so.
     assert report["output"]["written_as"] == run_meta["ulrl_edge.export"] == WRITTEN_BACK
@@ -109,7 +110,8 @@ def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):
             assert probe["flagged"] == s["class"] and max(probe["gap"]) >= probe["min_gap"]
     expected_exit = 1 if found["suspicious"] else 0
     run_cli(
-        ["scan", badnets_case.onnx_path, "--clean", clean_npz, "--fail-on-suspicious"],
+        ["scan", badnets_case.onnx_path, "--clean", clean_npz, "--fail-on-suspicious",
+         "--no-amp"],  # float32 everywhere: the CPU result, whatever --amp says
         expect_exit=expected_exit,
     )
 

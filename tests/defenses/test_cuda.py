@@ -46,3 +46,17 @@ def test_ulrl_auto_on_cuda_removes_the_backdoor(backdoored_lab):
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert acc0 - lab.acc(result.model) <= 0.03
+
+
+def test_ulrl_auto_under_amp_on_cuda_removes_the_backdoor(backdoored_lab):
+    from ulrl_edge.defenses.precision import amp_dtype, mixed_precision
+
+    lab = backdoored_lab
+    acc0 = lab.acc(lab.model)
+    model = copy.deepcopy(lab.model).cuda()
+    with mixed_precision("cuda", amp_dtype("cuda")):
+        result = get_defense("ulrl")(model, lab.training_data(), ULRLConfig.auto())
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert result.details["flagged"] == [lab.target]
+    assert lab.asr(result.model) <= 0.10
+    assert acc0 - lab.acc(result.model) <= 0.03

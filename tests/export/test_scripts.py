@@ -62,3 +62,7 @@ def test_gpu_check_environment_and_cli():
     result = gpu_check.step(summary, "boom", lambda: 1 / 0)
     assert result["ok"] is False and "ZeroDivisionError" in result["error"]
     assert gpu_check.cli("export", "--help")[-2:] == ["export", "--help"]
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "skipped" in gpu_check.amp_check(None, Path("/nonexistent"))

@@ -67,7 +67,7 @@ class FTConfig:
         )
 
 
-@register_defense("ft", config_cls=FTConfig)
+@register_defense("ft", config_cls=FTConfig, amp=True)
 def fine_tune(
     model: nn.Module,
     clean: TrainingData,

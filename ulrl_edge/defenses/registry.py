@@ -38,12 +38,15 @@ class DefenseEntry:
         fn: ``fn(model, clean, config=None, progress=None) -> DefenseResult``.
         config_cls: Its frozen config dataclass; ``config_cls()`` is the default setting.
         summary: First line of the function's docstring, for ``--help`` and errors.
+        amp: Its loops are safe under mixed precision (they step through
+            :func:`~ulrl_edge.defenses.precision.backward_and_step`), so AMP may run it.
     """
 
     name: str
     fn: DefenseFn
     config_cls: type
     summary: str = ""
+    amp: bool = False
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
@@ -53,8 +56,10 @@ _REGISTRY: dict[str, DefenseEntry] = {}
 _loaded = False
 
 
-def register_defense(name: str, config_cls: type) -> Callable[[DefenseFn], DefenseFn]:
-    """Class the decorated function as the defense ``name``.
+def register_defense(
+    name: str, config_cls: type, *, amp: bool = False
+) -> Callable[[DefenseFn], DefenseFn]:
+    """Class the decorated function as the defense ``name`` (``amp``: see DefenseEntry).
 
     Raises:
         ValueError: When ``name`` is already taken by another function (a bug, not user input).
@@ -65,7 +70,7 @@ def register_defense(name: str, config_cls: type) -> Callable[[DefenseFn], Defen
         if existing is not None and existing.fn is not fn:
             raise ValueError(f"defense {name!r} is registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = DefenseEntry(name, fn, config_cls, summary)
+        _REGISTRY[name] = DefenseEntry(name, fn, config_cls, summary, amp)
         return fn
 
     return decorate

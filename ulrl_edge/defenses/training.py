@@ -19,6 +19,7 @@ from ulrl_edge.data.augment import random_crop_flip
 from ulrl_edge.data.images import ImageSet
 from ulrl_edge.data.preprocess import PreprocessSpec
 from ulrl_edge.defenses.base import DefenseResult, Progress, TrainingData, notify
+from ulrl_edge.defenses.precision import backward_and_step
 
 # (objective to minimise, value to report) from (logits, labels)
 LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -141,11 +142,7 @@ def train_epoch(
         objective, reported = loss_fn(logits, labels)
         if extra_loss is not None:
             objective = objective + extra_loss(inputs, labels)
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        if clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, max_norm=clip_norm, norm_type=2)
-        optimizer.step()
+        backward_and_step(objective, optimizer, params, clip_norm)
         if after_step_acc:
             with torch.no_grad():
                 logits = model(inputs)

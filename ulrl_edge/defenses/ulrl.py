@@ -260,7 +260,7 @@ def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) ->
     ).detach()  # fmt: skip
 
 
-@register_defense("ulrl", config_cls=ULRLConfig)
+@register_defense("ulrl", config_cls=ULRLConfig, amp=True)
 def ulrl(
     model: nn.Module,
     clean: TrainingData,
