@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo
 DEFENSES = (
     "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
-    "ft", "fp",
+    "ulrl-auto-fooled", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -57,6 +57,8 @@ VARIANTS = {
     "ulrl-auto-bank": ("ulrl-auto", {"adversarial_bank": 8, "adversarial_steps": 20, **LR005}),
     # auto as it was before its adversarial relearning ran at 0.001 (#5: well-trained models).
     "ulrl-auto-lr005": ("ulrl-auto", LR005),
+    # auto with the adversarial cross-entropy only on the images the perturbation fools.
+    "ulrl-auto-fooled": ("ulrl-auto", {"adversarial_loss": "fooled"}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **LR005},

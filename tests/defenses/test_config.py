@@ -48,6 +48,7 @@ PAPER = {
     "relearn_adversarial": 0.0,  # ours, off: the reference has no adversarial term
     "adversarial_eps": 0.1,
     "adversarial_steps": 5,
+    "adversarial_loss": "all",
     "adversarial_bank": 0,
     "probe_eps": (),  # ours, off: the reference flags by weight change only
     "probe_steps": 10,

@@ -63,12 +63,14 @@ def test_eps_is_given_in_pixel_units(clean_lab):
     assert model_space_eps(0.1, spec) == pytest.approx(0.4)
 
 
-def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab):
+@pytest.mark.parametrize("loss", ["all", "fooled"])
+def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab, loss):
     lab = backdoored_lab
-    cfg = ULRLConfig.auto(relearn_adversarial=1.0)
+    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_loss=loss)
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["flagged"] == [lab.target]
     assert result.details["config"]["relearn_adversarial"] == 1.0
+    assert result.details["config"]["adversarial_loss"] == loss
     assert result.details["relearn"]["lr"] == ADVERSARIAL_RELEARN_LR  # the term ran
     assert lab.asr(result.model) <= 0.10
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
@@ -81,6 +83,7 @@ def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoor
         ("adversarial_eps", 0.0),
         ("adversarial_steps", 0),
         ("adversarial_bank", -1),
+        ("adversarial_loss", "some"),
     ],
 )
 def test_bad_adversarial_settings_are_refused(field, value):

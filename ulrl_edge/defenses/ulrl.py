@@ -214,8 +214,12 @@ def relearn(
                 delta = towards_class(
                     model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
                 )
-            ce = nn.functional.cross_entropy(model(inputs + delta), labels)
-            return cfg.relearn_adversarial * ce
+            logits = model(inputs + delta)
+            if cfg.adversarial_loss == "fooled":
+                fooled = logits.detach().argmax(-1) == flagged[0]
+                ce = nn.functional.cross_entropy(logits, labels, reduction="none")
+                return cfg.relearn_adversarial * (ce * fooled).sum() / len(labels)
+            return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
 
     curve = []
     for epoch in range(cfg.relearn_epochs):

@@ -97,6 +97,9 @@ class ULRLConfig:
             :data:`ADVERSARIAL_MIN_PER_CLASS` purify images per class, else 0).
         adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units.
         adversarial_steps: Signed-gradient steps that craft each batch's perturbation.
+        adversarial_loss: ``all``: cross-entropy on every perturbed image; ``fooled``:
+            only on those the perturbation sends to the flagged class (summed over them,
+            divided by the batch size), leaving the others' clean decisions alone.
         adversarial_bank: 0: craft a new perturbation for every relearning batch against the
             model being relearned; N > 0: craft N perturbations once, on the backdoored
             model before its rows are reset, and give each batch one of them.
@@ -142,6 +145,7 @@ class ULRLConfig:
     relearn_adversarial: float | None = 0.0
     adversarial_eps: float = 0.1
     adversarial_steps: int = 5
+    adversarial_loss: Literal["all", "fooled"] = "all"
     adversarial_bank: int = 0
     probe_eps: tuple[float, ...] = ()
     probe_steps: int = 10
@@ -222,6 +226,7 @@ class ULRLConfig:
             (self.adversarial_eps > 0, "adversarial_eps must be > 0"),
             (self.adversarial_steps >= 1, "adversarial_steps must be >= 1"),
             (self.adversarial_bank >= 0, "adversarial_bank must be >= 0"),
+            (self.adversarial_loss in ("all", "fooled"), "adversarial_loss must be all or fooled"),
             (all(0 < e <= 1 for e in self.probe_eps), "probe_eps must be in (0, 1]"),
             (self.probe_steps >= 1, "probe_steps must be >= 1"),
             (0 <= self.probe_min_gap <= 1, "probe_min_gap must be in [0, 1]"),
