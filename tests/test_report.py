@@ -163,6 +163,8 @@ def test_purify_page_shows_numbers_and_the_command(runs):
     assert f"{100 * low:.1f}% – {100 * high:.1f}%" in page
     assert report["output"]["sha256"] in page
     assert "&#x27;my clean.npz&#x27;" in page  # the reproduce command, quoted for the shell
+    assert report["compute"] == {"device": "cpu", "amp": None}
+    assert "Trained on <code>cpu</code> in float32." in page
     for name in report["data"]["classes"]:
         assert name in page
 

@@ -173,10 +173,16 @@ def _resources_section(report: dict) -> str:
     memory = report.get("peak_memory_mb") or {}
     labels = {"rss": "peak memory (process RSS)", "cuda": "peak GPU memory (CUDA)"}
     mem_rows = [[labels.get(k, k), f"{v:,.0f} MB"] for k, v in memory.items() if v is not None]
+    compute = report.get("compute") or {}
+    where = ""
+    if compute.get("device"):
+        amp = compute.get("amp")
+        precision = f"mixed precision ({escape(amp)})" if amp else "float32"
+        where = f" Trained on <code>{escape(compute['device'])}</code> in {precision}."
     return (
         "<section id='resources'><h2>Time and memory</h2>"
         "<p class='note'>Wall-clock seconds per phase of the run, and the most memory the "
-        "process used, on the machine that ran it.</p>"
+        f"process used, on the machine that ran it.{where}</p>"
         + (img(plots.timings, bars, alt="seconds per phase") if len(bars) > 1 else "")
         + table(["phase", "time"], rows, raw=True)
         + (table(["memory", "peak"], mem_rows) if mem_rows else "")
