@@ -107,9 +107,12 @@ def scan(
         elif not SETTINGS.quiet:
             console = stdout_console()
             for s in result.suspicious:
+                how = [f"unlearning ({s['runs_agreeing']} of {s['runs']} runs)"
+                       if name == "unlearning" and s.get("runs_agreeing") is not None else name
+                       for name in s["found_by"]]
                 console.print(f"class {s['class']} ({s['name']}): Δ {s['delta']:.4g}, "
                               f"z {s['z'] if s['z'] is None else round(s['z'], 2)}; "
-                              f"found by {' and '.join(s['found_by'])}")
+                              f"found by {' and '.join(how)}")
             console.print(result.verdict)
             if report is not None:
                 console.print(f"report: {report / 'report.html'} (and report.json)")

@@ -256,6 +256,26 @@ def test_scan_and_verify_verdicts():
     assert verdict({"command": "verify", "metrics": {"measured": measured}}).status == "good"
 
 
+def _scan_finding(found_by, agree, probe=None):
+    entry = {"class": 1, "name": "dog", "delta": 3.0, "z": 5.0, "found_by": found_by,
+             "runs_agreeing": agree, "runs": 3}
+    report = {"command": "scan", "metrics": {"suspicious": [entry]},
+              "defense": {"mad": {"threshold": 3.5}, "probe": probe or {}}}
+    return verdict(report).findings[0].detail
+
+
+def test_scan_verdict_says_what_found_the_class_and_how_firmly():
+    firm = _scan_finding(["unlearning"], 3)
+    assert "3 of 3 unlearning runs agree" in firm and "weaker evidence" not in firm
+    split = _scan_finding(["unlearning"], 2)
+    assert "2 of 3 unlearning runs agree" in split and "weaker evidence" in split
+    probe = {"gap": [0.1, 0.62], "flagged": 1}
+    confirmed = _scan_finding(["unlearning", "target probe"], 2, probe)
+    assert "weaker evidence" not in confirmed and "lead 62.0%" in confirmed
+    by_probe = _scan_finding(["target probe"], 0, probe)
+    assert "moved far more" not in by_probe and "perturbation" in by_probe
+
+
 def test_to_json_is_strict_and_stable():
     text = to_json({"b": [float("inf"), np.float32(0.5)], "a": np.arange(2)})
     assert json.loads(text) == {"a": [0, 1], "b": [None, 0.5]}

@@ -147,14 +147,35 @@ def _scan(report: dict) -> Verdict:
                           "screening test and can miss a backdoor; if you know the trigger, "
                           "measure it with ulrl-edge verify --trigger.")
         return Verdict("No suspicious class found", "info", [finding])
-    findings = []
-    for s in suspicious:
-        z = "∞" if s.get("z") is None else f"{s['z']:.1f}"
-        findings.append(Finding(
-            "warn", f"Class {class_label(report, s.get('class'))} looks like a backdoor target",
-            f"Its output neuron moved far more than the others (robust z = {z}, threshold "
-            f"{threshold}). Run ulrl-edge purify to remove it."))
+    probe = (report.get("defense") or {}).get("probe") or {}
+    findings = [
+        Finding("warn", f"Class {class_label(report, s.get('class'))} looks like a backdoor "
+                "target", _evidence(s, threshold, probe) + " Run ulrl-edge purify to remove it.")
+        for s in suspicious
+    ]
     return Verdict("Suspicious: this model may carry a backdoor", "warn", findings)
+
+
+def _evidence(s: dict, threshold: float, probe: dict) -> str:
+    """What flagged one suspicious class, in words (reports before ``found_by``: unlearning)."""
+    found_by = s.get("found_by") or ["unlearning"]
+    parts = []
+    if "unlearning" in found_by:
+        z = "∞" if s.get("z") is None else f"{s['z']:.1f}"
+        agree, runs = s.get("runs_agreeing"), s.get("runs")
+        runs_text = f"; {agree} of {runs} unlearning runs agree" if agree is not None else ""
+        parts.append(f"Its output neuron moved far more than the others while the model was "
+                     f"made to forget (robust z = {z}, threshold {threshold}{runs_text}).")
+        if agree is not None and agree < runs and "target probe" not in found_by:
+            parts.append("The runs were split and the perturbation probe did not confirm it: "
+                         "weaker evidence (it has flagged a clean model's most easily confused "
+                         "class); if you know the trigger, check with ulrl-edge verify "
+                         "--trigger.")
+    if "target probe" in found_by:
+        gap = max(probe.get("gap") or [0.0])
+        parts.append(f"One small perturbation shared by all images reaches it far more easily "
+                     f"than any other class (lead {pct(gap)}).")
+    return " ".join(parts)
 
 
 def _verify(report: dict) -> Verdict:

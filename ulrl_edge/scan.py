@@ -109,9 +109,11 @@ def scan(
 
     names = list(images.class_names) or [str(k) for k in range(head.num_classes)]
     z = found["mad"]["z"]
+    votes = found.get("votes")
     suspicious = [
         {"class": k, "name": names[k] if k < len(names) else str(k),
-         "delta": found["delta"][k], "z": z[k], "found_by": found_by(found, k)}
+         "delta": found["delta"][k], "z": z[k], "found_by": found_by(found, k),
+         "runs_agreeing": votes[k] if votes else None, "runs": len(found["runs"])}
         for k in found["flagged"]
     ]
     report.metrics = {"suspicious": suspicious}

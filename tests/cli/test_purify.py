@@ -103,8 +103,10 @@ def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):
     median = sorted(found["delta"])[4]  # the lower median, as the reference computes it
     for s in found["suspicious"]:
         assert s["found_by"], s
+        assert s["runs"] == 3  # auto's unlearning runs
         if "unlearning" in s["found_by"]:
             assert z[s["class"]] > 3.5 and found["delta"][s["class"]] > median
+            assert 2 <= s["runs_agreeing"] <= 3  # auto's agreement rule
         if "target probe" in s["found_by"]:
             probe = found["probe"]
             assert probe["flagged"] == s["class"] and max(probe["gap"]) >= probe["min_gap"]
@@ -114,6 +116,17 @@ def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):
          "--no-amp"],  # float32 everywhere: the CPU result, whatever --amp says
         expect_exit=expected_exit,
     )
+
+
+def test_scan_names_the_target_and_how_many_runs_agree(run_cli, tmp_path):
+    case = cached_case("blend:alpha=0.2,seed=0")  # a model auto's unlearning does catch
+    clean = _write_npz(tmp_path / "clean.npz", case.data["clean_train"], n=300)
+    found = json.loads(run_cli(["scan", case.onnx_path, "--clean", clean, "--json"]).stdout)
+    first = found["suspicious"][0]
+    assert first["class"] == 0 and "unlearning" in first["found_by"]
+    assert first["runs"] == 3 and first["runs_agreeing"] in (2, 3)
+    text = run_cli(["scan", case.onnx_path, "--clean", clean]).stdout
+    assert f"unlearning ({first['runs_agreeing']} of 3 runs)" in text
 
 
 def test_output_equal_to_input_is_refused(run_cli, tmp_path, badnets_case, clean_npz):
