@@ -276,6 +276,17 @@ def test_scan_verdict_says_what_found_the_class_and_how_firmly():
     assert "moved far more" not in by_probe and "perturbation" in by_probe
 
 
+@pytest.mark.parametrize(("votes", "probe_flag", "weak"), [(2, None, True), (3, None, False),
+                                                         (2, 0, False)])
+def test_purify_verdict_warns_of_a_weakly_flagged_class(votes, probe_flag, weak):
+    report = {"command": "purify", "method": "ulrl", "data": {"classes": ["cat", "dog"]},
+              "metrics": {"before": {"accuracy": 0.9}, "after": {"accuracy": 0.85}},
+              "defense": {"flagged": [0], "unlearn": {
+                  "votes": [votes, 0], "runs": [{}, {}, {}], "probe": {"flagged": probe_flag}}}}
+    titles = [f.title for f in verdict(report).findings]
+    assert ("Weak evidence for the flagged class" in titles) is weak
+
+
 def test_to_json_is_strict_and_stable():
     text = to_json({"b": [float("inf"), np.float32(0.5)], "a": np.arange(2)})
     assert json.loads(text) == {"a": [0, 1], "b": [None, 0.5]}

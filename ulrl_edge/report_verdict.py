@@ -106,6 +106,15 @@ def _purify(report: dict) -> Verdict:
             reasons = reasons[:1].upper() + reasons[1:]
             findings.append(Finding("bad", "Verification gate FAILED",
                                     f"{reasons}. The output file was kept for review."))
+    weak = _weakly_flagged(report)
+    if weak:
+        names = ", ".join(class_label(report, k) for k in weak)
+        findings.append(Finding(
+            "warn", "Weak evidence for the flagged class",
+            f"Only some unlearning runs flagged class {names} and the perturbation probe did "
+            "not confirm it; that is how a clean model's most easily confused class has been "
+            "flagged. Without other evidence of a backdoor, and if the accuracy cost matters, "
+            "keep the original or rerun with --max-suspicious 0 (a plain fine-tune)."))
     findings.append(_what_was_done(report))
     status = _worst(findings)
     headline = {
@@ -113,6 +122,18 @@ def _purify(report: dict) -> Verdict:
         "warn": "Passed, with a caveat: read below",
     }.get(status, "The purified model passed every check")
     return Verdict(headline, status, findings)
+
+
+def _weakly_flagged(report: dict) -> list[int]:
+    """ULRL's flagged classes that a split unlearning vote alone put there."""
+    defense = report.get("defense") or {}
+    unlearn = defense.get("unlearn") or {}
+    votes, runs = unlearn.get("votes"), len(unlearn.get("runs") or [])
+    probe = unlearn.get("probe") or {}
+    if not votes:
+        return []
+    return [k for k in defense.get("flagged") or []
+            if votes[k] < runs and probe.get("flagged") != k]
 
 
 def _what_was_done(report: dict) -> Finding:
