@@ -129,11 +129,10 @@ def _weakly_flagged(report: dict) -> list[int]:
     defense = report.get("defense") or {}
     unlearn = defense.get("unlearn") or {}
     votes, runs = unlearn.get("votes"), len(unlearn.get("runs") or [])
-    probe = unlearn.get("probe") or {}
+    probes = [(unlearn.get(name) or {}).get("flagged") for name in ("probe", "patch_probe")]
     if not votes:
         return []
-    return [k for k in defense.get("flagged") or []
-            if votes[k] < runs and probe.get("flagged") != k]
+    return [k for k in defense.get("flagged") or [] if votes[k] < runs and k not in probes]
 
 
 def _what_was_done(report: dict) -> Finding:
@@ -168,18 +167,21 @@ def _scan(report: dict) -> Verdict:
                           "screening test and can miss a backdoor; if you know the trigger, "
                           "measure it with ulrl-edge verify --trigger.")
         return Verdict("No suspicious class found", "info", [finding])
-    probe = (report.get("defense") or {}).get("probe") or {}
+    defense = report.get("defense") or {}
+    probe, patch = defense.get("probe") or {}, defense.get("patch_probe") or {}
     findings = [
         Finding("warn", f"Class {class_label(report, s.get('class'))} looks like a backdoor "
-                "target", _evidence(s, threshold, probe) + " Run ulrl-edge purify to remove it.")
+                "target", _evidence(s, threshold, probe, patch)
+                + " Run ulrl-edge purify to remove it.")
         for s in suspicious
     ]
     return Verdict("Suspicious: this model may carry a backdoor", "warn", findings)
 
 
-def _evidence(s: dict, threshold: float, probe: dict) -> str:
+def _evidence(s: dict, threshold: float, probe: dict, patch: dict | None = None) -> str:
     """What flagged one suspicious class, in words (reports before ``found_by``: unlearning)."""
     found_by = s.get("found_by") or ["unlearning"]
+    patch = patch or {}
     parts = []
     if "unlearning" in found_by:
         z = "∞" if s.get("z") is None else f"{s['z']:.1f}"
@@ -187,7 +189,8 @@ def _evidence(s: dict, threshold: float, probe: dict) -> str:
         runs_text = f"; {agree} of {runs} unlearning runs agree" if agree is not None else ""
         parts.append(f"Its output neuron moved far more than the others while the model was "
                      f"made to forget (robust z = {z}, threshold {threshold}{runs_text}).")
-        if agree is not None and agree < runs and "target probe" not in found_by:
+        confirmed = "target probe" in found_by or "patch probe" in found_by
+        if agree is not None and agree < runs and not confirmed:
             parts.append("The runs were split and the perturbation probe did not confirm it: "
                          "weaker evidence (it has flagged a clean model's most easily confused "
                          "class); if you know the trigger, check with ulrl-edge verify "
@@ -196,6 +199,10 @@ def _evidence(s: dict, threshold: float, probe: dict) -> str:
         gap = max(probe.get("gap") or [0.0])
         parts.append(f"One small perturbation shared by all images reaches it far more easily "
                      f"than any other class (lead {pct(gap)}).")
+    if "patch probe" in found_by:
+        gap = max(patch.get("gap") or [0.0])
+        parts.append(f"One small patch pasted on every image sends them there far more easily "
+                     f"than to any other class (lead {pct(gap)}).")
     return " ".join(parts)
 
 

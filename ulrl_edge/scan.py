@@ -35,11 +35,12 @@ class ScanResult:
 
 
 def found_by(found: dict, k: int) -> list[str]:
-    """Which detectors flagged class ``k``: ``unlearning`` and/or ``target probe``."""
-    probe = found.get("probe") or {}
+    """Which detectors flagged class ``k``: ``unlearning``, ``target probe``, ``patch probe``."""
+    probe, patch = found.get("probe") or {}, found.get("patch_probe") or {}
     by_unlearning = found.get("unlearning_flagged", found["flagged"])
     return [name for name, hit in (("unlearning", k in by_unlearning),
-                                   ("target probe", probe.get("flagged") == k)) if hit]
+                                   ("target probe", probe.get("flagged") == k),
+                                   ("patch probe", patch.get("flagged") == k)) if hit]
 
 
 def scan(

@@ -53,6 +53,7 @@ PAPER = {
     "probe_eps": (),  # ours, off: the reference flags by weight change only
     "probe_steps": 10,
     "probe_min_gap": 0.35,
+    "patch_probe": False,  # ours, off
 }
 
 

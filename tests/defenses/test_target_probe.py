@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.defenses.conftest import make_lab
+from ulrl_edge.defenses.patch_probe import probe_patch_target
 from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.ulrl import ULRLConfig, unlearn
 from ulrl_edge.defenses.ulrl_config import PROBE_EPS, PROBE_MIN_GAP
@@ -41,12 +42,16 @@ def test_probe_flags_nothing_on_a_clean_model(clean_lab):
     assert all(g < PROBE_MIN_GAP for g in result.gap)
 
 
-def test_probe_leaves_the_model_unchanged(clean_lab):
+@pytest.mark.parametrize("patch", [False, True])
+def test_probes_leave_the_model_unchanged(clean_lab, patch):
     model = clean_lab.model
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
     try:
-        probe_target_class(model, clean_lab.training_data(), (0.1,), 2, 0.3, seed=0)
+        if patch:
+            probe_patch_target(model, clean_lab.training_data(), steps=2)
+        else:
+            probe_target_class(model, clean_lab.training_data(), (0.1,), 2, 0.3, seed=0)
         assert model.training
     finally:
         model.eval()

@@ -36,6 +36,7 @@ from ulrl_edge.defenses.flagged_adversary import (
     towards_class,
 )
 from ulrl_edge.defenses.mad import mad_outliers
+from ulrl_edge.defenses.patch_probe import probe_patch_target
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.training import (
@@ -139,16 +140,26 @@ def _unlearn(
     direction = torch.stack([run.pop("_direction") for run in runs]).mean(0)
     for run in runs:
         run["mad"] = run["mad"].to_dict()
+    if cfg.probe_eps or cfg.patch_probe:
+        summary["unlearning_flagged"] = list(flagged)
     if cfg.probe_eps:
         probe = probe_target_class(
             model, data, cfg.probe_eps, cfg.probe_steps, cfg.probe_min_gap, cfg.seed, progress
         )
         summary["probe"] = probe.to_dict()
-        summary["unlearning_flagged"] = list(flagged)
-        if probe.flagged is not None:  # strong evidence goes first; unlearning's flags stay
-            rest = [k for k in flagged if k != probe.flagged]
-            flagged = [probe.flagged, *rest][: cfg.max_suspicious]
+        flagged = _first(probe.flagged, flagged, cfg.max_suspicious)
+    if cfg.patch_probe:
+        patch = probe_patch_target(model, data, seed=cfg.seed, progress=progress)
+        summary["patch_probe"] = patch.to_dict()
+        flagged = _first(patch.flagged, flagged, cfg.max_suspicious)
     return {"flagged": flagged, "runs": runs, **summary, "_direction": direction}
+
+
+def _first(strong: int | None, flagged: list[int], most: int) -> list[int]:
+    """Strong evidence (a probe's flag) goes first; the other flags stay behind it."""
+    if strong is None:
+        return flagged
+    return [strong, *[k for k in flagged if k != strong]][:most]
 
 
 def relearn(
