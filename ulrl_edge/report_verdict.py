@@ -126,13 +126,15 @@ def _purify(report: dict) -> Verdict:
 
 def _weakly_flagged(report: dict) -> list[int]:
     """ULRL's flagged classes that a split unlearning vote alone put there."""
+    from ulrl_edge.scan import found_by
+
     defense = report.get("defense") or {}
-    unlearn = defense.get("unlearn") or {}
+    flagged = defense.get("flagged") or []
+    unlearn = {"flagged": flagged, **(defense.get("unlearn") or {})}
     votes, runs = unlearn.get("votes"), len(unlearn.get("runs") or [])
-    probes = [(unlearn.get(name) or {}).get("flagged") for name in ("probe", "patch_probe")]
     if not votes:
         return []
-    return [k for k in defense.get("flagged") or [] if votes[k] < runs and k not in probes]
+    return [k for k in flagged if votes[k] < runs and found_by(unlearn, k) == ["unlearning"]]
 
 
 def _what_was_done(report: dict) -> Finding:

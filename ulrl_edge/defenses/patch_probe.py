@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from ulrl_edge.defenses.base import Progress, TrainingData, model_device, notify
+from ulrl_edge.defenses.target_probe import flag_at_largest_gap, half_index, standout
 from ulrl_edge.defenses.training import eval_mode
 
 # The patch's side as a share of the image's shorter side (4 pixels on 28, 5 on 32).
 PATCH_FRACTION = 1 / 7
 STEPS = 20
 STEP_SIZE = 0.1  # pixel units per signed-gradient step
-MAX_IMAGES_PER_HALF = 256
 # A patch target leads by far more than this (0.98 measured), clean models by < 0.1.
 PATCH_MIN_GAP = 0.5
 
@@ -92,7 +92,7 @@ def probe_patch_target(
     device = model_device(model)
     pixels = torch.from_numpy(np.ascontiguousarray(data.images.x)).float()
     labels = torch.from_numpy(np.asarray(data.images.y, dtype=np.int64))
-    craft, test = (np.arange(parity, len(pixels), 2)[:MAX_IMAGES_PER_HALF] for parity in (0, 1))
+    craft, test = half_index(len(pixels), 0), half_index(len(pixels), 1)
     x_craft, y_craft = pixels[craft].to(device), labels[craft].to(device)
     x_test, y_test = pixels[test].to(device), labels[test].to(device)
     _, h, w, _ = pixels.shape
@@ -129,12 +129,10 @@ def probe_patch_target(
                 reach.append(round(hits / max(len(held), 1), 4))
                 done += 1
                 notify(progress, phase="patch probe", done=done, total=total)
-            order = np.argsort(reach, kind="stable")[::-1]
+            top, gap = standout(reach)
             result.places.append(name)
             result.reach.append(reach)
-            result.top.append(int(order[0]))
-            result.gap.append(round(reach[order[0]] - reach[order[1]], 4))
-    best = int(np.argmax(result.gap))
-    if result.gap[best] >= min_gap:
-        result.flagged = result.top[best]
+            result.top.append(top)
+            result.gap.append(gap)
+    result.flagged = flag_at_largest_gap(result.top, result.gap, min_gap)
     return result

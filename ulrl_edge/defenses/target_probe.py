@@ -111,21 +111,38 @@ def probe_target_class(
             reach.append(round(hits / max(len(others), 1), 4))
             done += 1
             notify(progress, phase="probe", done=done, total=total)
-        order = np.argsort(reach, kind="stable")[::-1]
+        top, gap = standout(reach)
         result.reach.append(reach)
-        result.top.append(int(order[0]))
-        result.gap.append(round(reach[order[0]] - reach[order[1]], 4) if num_classes > 1 else 0.0)
-    if result.gap:
-        best = int(np.argmax(result.gap))
-        if result.gap[best] >= min_gap:
-            result.flagged = result.top[best]
+        result.top.append(top)
+        result.gap.append(gap)
+    result.flagged = flag_at_largest_gap(result.top, result.gap, min_gap)
     return result
 
 
+def standout(reach: list[float]) -> tuple[int, float]:
+    """The class with the highest reach and its lead over the second (0 with one class)."""
+    order = np.argsort(reach, kind="stable")[::-1]
+    gap = round(reach[order[0]] - reach[order[1]], 4) if len(reach) > 1 else 0.0
+    return int(order[0]), gap
+
+
+def flag_at_largest_gap(top: list[int], gap: list[float], min_gap: float) -> int | None:
+    """The top class where the lead is largest, if that lead reaches ``min_gap``."""
+    if not gap:
+        return None
+    best = int(np.argmax(gap))
+    return top[best] if gap[best] >= min_gap else None
+
+
+def half_index(n: int, parity: int) -> np.ndarray:
+    """Every other position of ``n`` (from ``parity``), at most MAX_IMAGES_PER_HALF: one
+    half crafts, the other measures."""
+    return np.arange(parity, n, 2)[:MAX_IMAGES_PER_HALF]
+
+
 def _half(data: TrainingData, parity: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every other image (from position ``parity``), at most MAX_IMAGES_PER_HALF, as input."""
-    index = np.arange(parity, len(data.images), 2)[:MAX_IMAGES_PER_HALF]
-    return clean_inputs(data, device, index)
+    """One half of the images (see :func:`half_index`) as model input."""
+    return clean_inputs(data, device, half_index(len(data.images), parity))
 
 
 def _logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
