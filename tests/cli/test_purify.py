@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.conftest import invoke_cli
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.onnx_io.to_onnx import WRITTEN_BACK
 
@@ -81,17 +82,29 @@ def test_purify_measures_the_file_it_writes_and_keeps_contract(
     assert "ulrl_edge.preprocess" in run_meta
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5: auto misses the target on this digits model "
-                   "(gradient ascent collapses to class 4); remove this mark when it passes")
-def test_auto_removes_badnets_from_digits_seed0(run_cli, tmp_path, badnets_case, clean_npz):
-    out = tmp_path / "purified.onnx"
-    summary = json.loads(run_cli([
+@pytest.fixture(scope="module")
+def digits_seed0_purified(tmp_path_factory, badnets_case):
+    """auto through the CLI on the digits model whose target unlearning misses."""
+    folder = tmp_path_factory.mktemp("seed0")
+    clean_npz = _write_npz(folder / "clean.npz", badnets_case.data["clean_train"], n=300)
+    out = folder / "purified.onnx"
+    return json.loads(invoke_cli([
         "purify", badnets_case.onnx_path, "--clean", clean_npz, "-o", out, "--force",
         "--trigger", BADNETS, "--target", "0", "--json",
     ]).stdout)
+
+
+def test_auto_removes_badnets_from_digits_seed0(digits_seed0_purified):
+    summary = digits_seed0_purified
+    assert 0 in summary["flagged"]  # by the patch probe: unlearning collapses to class 4
     assert summary["after"]["attack_success_rate"] <= 0.10
+
+
+@pytest.mark.xfail(strict=True, reason="issue 5: with 24 images per class the reset class 0 "
+                   "does not recover (held-out drop 11 points); remove this mark when it passes")
+def test_auto_keeps_accuracy_on_digits_seed0(digits_seed0_purified):
+    summary = digits_seed0_purified
     assert summary["before"]["accuracy"] - summary["after"]["accuracy"] <= 0.03
-    assert 0 in summary["flagged"]
 
 
 def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):

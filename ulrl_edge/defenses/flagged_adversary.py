@@ -81,6 +81,41 @@ def towards_class(
     return delta
 
 
+def patch_mask(spec: PreprocessSpec, shape: tuple[int, ...], origin: tuple[int, int],
+               size: int, device: torch.device) -> torch.Tensor:  # fmt: skip
+    """A [1, ...] mask in the model's input layout: 1 on the ``size`` square at ``origin``
+    (row, column) of images of canonical ``shape`` (H, W, C), 0 elsewhere."""
+    h, w, c = shape
+    mask = torch.zeros(1, h, w, c, device=device)
+    mask[:, origin[0] : origin[0] + size, origin[1] : origin[1] + size] = 1
+    return mask.permute(0, 3, 1, 2).contiguous() if spec.layout == "nchw" else mask
+
+
+def patch_towards_class(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int,
+    mask: torch.Tensor, spec: PreprocessSpec, steps: int, generator: torch.Generator,
+) -> torch.Tensor:  # fmt: skip
+    """A patch (model input [1, ...], to paste where ``mask`` is 1) that pushes ``inputs``
+    towards ``target``: pixel values in [0, 1] from a random start, ``steps`` signed-gradient
+    steps on the images not labelled ``target``, in eval mode (see :func:`towards_class`)."""
+    others = inputs[labels != target]
+    dims = tuple(mask.shape[1:])
+    hwc = dims if spec.layout == "nhwc" else (dims[1], dims[2], dims[0])
+    pixels = torch.rand((1, *hwc), generator=generator).to(inputs)
+    if len(others) == 0:
+        return spec.to_model_input_torch(pixels).detach()
+    aim = torch.full((len(others),), target, dtype=torch.long, device=inputs.device)
+    step = 2.5 / steps  # the walk can cross the whole [0, 1] range
+    with eval_mode(model):
+        for _ in range(steps):
+            pixels.requires_grad_(True)
+            pasted = others * (1 - mask) + mask * spec.to_model_input_torch(pixels)
+            loss = nn.functional.cross_entropy(model(pasted), aim)
+            (grad,) = torch.autograd.grad(loss, pixels)
+            pixels = (pixels.detach() - step * grad.sign()).clamp(0, 1)
+    return spec.to_model_input_torch(pixels).detach()
+
+
 def perturbation_bank(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int, eps: float,
     steps: int, count: int, generator: torch.Generator, chunk: int | None = None,

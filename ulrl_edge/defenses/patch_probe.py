@@ -10,7 +10,7 @@ exceeds every other class's by ``min_gap`` at some place is flagged.
 Measured on Fashion-MNIST models trained on 54,000 images (480 clean images, 4×4 patches,
 20 steps): BadNets targets reached 1.00 with a lead of 0.98, on two VGGs where unlearning and
 the target probe both missed them; five clean models and Blend, SIG and WaNet models at most
-0.15 (lead ≤ 0.09). Opt-in (``patch_probe``) until it has run on the whole benchmark.
+0.15 (lead ≤ 0.09). Part of ``auto`` (``patch_probe``); off in ``paper``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ class PatchProbeResult:
             "size": self.size, "places": self.places, "reach": self.reach, "gap": self.gap,
             "top": self.top, "min_gap": self.min_gap, "flagged": self.flagged,
         }  # fmt: skip
+
+    def target_origins(self, h: int, w: int) -> list[tuple[int, int]]:
+        """(row, column) of each place, on H×W images, where the flagged class stood out."""
+        if self.flagged is None:
+            return []
+        origins = _places(h, w, self.size)
+        return [
+            origins[name]
+            for name, top, gap in zip(self.places, self.top, self.gap, strict=True)
+            if top == self.flagged and gap >= self.min_gap
+        ]
 
 
 def _places(h: int, w: int, p: int) -> dict[str, tuple[int, int]]:

@@ -32,6 +32,8 @@ from ulrl_edge.defenses.flagged_adversary import (
     clean_inputs,
     grad_chunk,
     model_space_eps,
+    patch_mask,
+    patch_towards_class,
     perturbation_bank,
     towards_class,
 )
@@ -101,6 +103,7 @@ def unlearn(
     """
     found = _unlearn(model, data, cfg, progress)
     found.pop("_direction")
+    found.pop("_patch_sites")
     return found
 
 
@@ -148,11 +151,17 @@ def _unlearn(
         )
         summary["probe"] = probe.to_dict()
         flagged = _first(probe.flagged, flagged, cfg.max_suspicious)
+    sites: list[tuple[int, int]] = []
     if cfg.patch_probe:
         patch = probe_patch_target(model, data, seed=cfg.seed, progress=progress)
         summary["patch_probe"] = patch.to_dict()
         flagged = _first(patch.flagged, flagged, cfg.max_suspicious)
-    return {"flagged": flagged, "runs": runs, **summary, "_direction": direction}
+        _, h, w, _ = data.images.x.shape
+        sites = [(r, c, patch.size) for r, c in patch.target_origins(h, w)]
+    return {
+        "flagged": flagged, "runs": runs, **summary, "_direction": direction,
+        "_patch_sites": sites,
+    }  # fmt: skip
 
 
 def _first(strong: int | None, flagged: list[int], most: int) -> list[int]:
@@ -170,12 +179,16 @@ def relearn(
     progress: Progress | None = None,
     phase: str = "relearn",
     direction: torch.Tensor | None = None,
+    patch_sites: list[tuple[int, int, int]] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Phase 2: reset the flagged rows of a copy of ``model0`` and fine-tune it.
 
     Args:
         direction: [classes, features] change of the head during unlearning; the
             ``ascent`` penalty keeps the flagged rows orthogonal to it.
+        patch_sites: (row, column, side) of the squares where the patch probe found the
+            first flagged class; with ``cfg.patch_adversary`` the adversarial term pastes a
+            patch at one of them instead of adding an L∞ perturbation.
     """
     model = fresh_copy(model0)
     head = locate_head(model)
@@ -214,11 +227,24 @@ def relearn(
         return total, total
 
     adversarial = None
+    masks = []
+    if adversarial_on and cfg.patch_adversary and patch_sites:
+        shape = data.images.x.shape[1:]
+        device = model_device(model)
+        masks = [patch_mask(data.spec, shape, (r, c), side, device) for r, c, side in patch_sites]
     if adversarial_on:
         eps = model_space_eps(cfg.adversarial_eps, data.spec)
         adv_gen = torch.Generator().manual_seed(cfg.seed + 104729)
 
         def adversarial(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            if masks:
+                mask = masks[int(torch.randint(len(masks), (1,), generator=adv_gen))]
+                patch = patch_towards_class(
+                    model, inputs, labels, flagged[0], mask, data.spec,
+                    cfg.adversarial_steps, adv_gen,
+                )  # fmt: skip
+                logits = model(inputs * (1 - mask) + mask * patch)
+                return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
             if bank is not None:
                 delta = bank[int(torch.randint(len(bank), (1,), generator=adv_gen))][None]
             else:
@@ -260,7 +286,10 @@ def relearn(
         notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
     model.eval()
     reinitialised = list(flagged) if cfg.reinit else []
-    return model, {"curve": curve, "reinitialised": reinitialised, "lr": base_lr}
+    adversary = ("patch" if masks else "linf") if adversarial_on else None
+    return model, {
+        "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
+    }  # fmt: skip
 
 
 def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:
@@ -299,9 +328,12 @@ def ulrl(
     t0 = time.perf_counter()
     found = _unlearn(model, clean, cfg, progress)
     direction = found.pop("_direction")
+    sites = found.pop("_patch_sites")
+    if sites and found["patch_probe"]["flagged"] != found["flagged"][0]:
+        sites = []  # the patch probe's class is not the one relearning aims at
     t1 = time.perf_counter()
     purified, relearned = relearn(
-        model, clean, cfg, found["flagged"], progress, direction=direction
+        model, clean, cfg, found["flagged"], progress, direction=direction, patch_sites=sites
     )
     t2 = time.perf_counter()
     details: dict[str, Any] = {

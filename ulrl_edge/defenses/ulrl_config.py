@@ -110,8 +110,10 @@ class ULRLConfig:
         probe_min_gap: How far the top class's reach must exceed the second's.
         patch_probe: Also run the patch probe after unlearning (see ``patch_probe``): a
             class that one small pasted patch reaches far more easily than any other is
-            flagged first (patch triggers, which the L∞ probe cannot imitate). Opt-in:
-            measured on 12 Fashion-MNIST models and the digits test models only.
+            flagged first (patch triggers, which the L∞ probe cannot imitate).
+        patch_adversary: When the patch probe flagged the class that relearning aims at,
+            the adversarial term pastes a patch crafted towards it (at a place where the
+            probe found it) instead of adding an L∞ perturbation.
     """
 
     preset: str = "custom"
@@ -155,6 +157,7 @@ class ULRLConfig:
     probe_steps: int = 10
     probe_min_gap: float = PROBE_MIN_GAP
     patch_probe: bool = False
+    patch_adversary: bool = False
 
     @classmethod
     def paper(cls, **overrides: Any) -> ULRLConfig:
@@ -175,7 +178,9 @@ class ULRLConfig:
         recovers; with enough images per class it also relearns against perturbations aimed
         at the flagged class (resetting the row alone let the backdoor come back), at a
         fifth of the learning rate (the full rate wrecked some well-trained models); a
-        universal-perturbation probe adds the target where unlearning missed it. Penalty,
+        universal-perturbation probe adds the target where unlearning missed it, and a
+        patch probe a patch trigger's target, which relearning then meets with pasted
+        patches instead of small perturbations (BadNets on well-trained models). Penalty,
         α and BatchNorm mode stay the reference's: orthogonality penalties left the
         backdoor in, and frozen BatchNorm diverged on a ResNet.
         """
@@ -193,6 +198,8 @@ class ULRLConfig:
             relearn_adversarial=None,
             relearn_lr_adversarial=ADVERSARIAL_RELEARN_LR,
             probe_eps=PROBE_EPS,
+            patch_probe=True,
+            patch_adversary=True,
         )
         return base.with_overrides(**overrides)
 
