@@ -185,6 +185,35 @@ def matched(rows: list[dict]) -> list[dict]:
     return [r for r in rows if (r["data"], r["attack"], r["arch"], r["seed"]) in keep]
 
 
+def runs_per_defense(rows: list[dict]) -> dict[str, set]:
+    ran = defaultdict(set)
+    for r in rows:
+        ran[r["defense"]].add((r["data"], r["attack"], r["arch"], r["seed"]))
+    return ran
+
+
+def partial_defenses(rows: list[dict]) -> list[str]:
+    """Defenses run on fewer models than the most-run one (variants tried on a few cells)."""
+    ran = runs_per_defense(rows)
+    most = max((len(v) for v in ran.values()), default=0)
+    return [d for d in defenses_in(rows) if len(ran[d]) < most]
+
+
+def partial_summaries(rows: list[dict]) -> list[str]:
+    """Each partial variant beside the complete defenses, on the models it ran on."""
+    partial = partial_defenses(rows)
+    if not partial:
+        return []
+    ran = runs_per_defense(rows)
+    out = ["## Variants run on some models only", ""]
+    for d in partial:
+        on = ran[d]
+        group = [r for r in rows if r["defense"] not in partial or r["defense"] == d]
+        group = [r for r in group if (r["data"], r["attack"], r["arch"], r["seed"]) in on]
+        out += [f"### {d} ({len(on)} models)", "", *summary_table(matched(group)), ""]
+    return out
+
+
 def per_group_summaries(rows: list[dict]) -> list[str]:
     """The summary table again for each data set and each architecture (all their runs)."""
     out = []
@@ -240,6 +269,7 @@ def clean_data_words(plan: dict, row: dict) -> str:
 def write(results: Path, md: Path, png: Path, notes: Path) -> None:
     everything = load(results)
     rows = [r for r in everything if implanted(r)]
+    complete = [r for r in rows if r["defense"] not in partial_defenses(rows)]
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
     plot(rows, png)
     mode = run.get("mode", "?").upper()
@@ -281,9 +311,10 @@ def write(results: Path, md: Path, png: Path, notes: Path) -> None:
         "",
         "## Summary over the runs every defense ran on",
         "",
-        *summary_table(matched(rows)),
+        *summary_table(matched(complete)),
         "",
-        *per_group_summaries(rows),
+        *partial_summaries(rows),
+        *per_group_summaries(complete),
         "## ULRL / FT wall-time ratio",
         "",
         *time_ratio(rows),

@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo
 DEFENSES = (
     "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
-    "ulrl-auto-fooled", "ft", "fp",
+    "ulrl-auto-fooled", "ulrl-auto-patch",
+    "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -59,6 +60,15 @@ VARIANTS = {
     "ulrl-auto-lr005": ("ulrl-auto", LR005),
     # auto with the adversarial cross-entropy only on the images the perturbation fools.
     "ulrl-auto-fooled": ("ulrl-auto", {"adversarial_loss": "fooled"}),
+    # auto with the patch probe (a universal square pasted at 5 places) beside its L-inf probe.
+    "ulrl-auto-patch": ("ulrl-auto", {"patch_probe": True}),
+    # ... and relearning against pasted patches when the patch probe found the class.
+    "ulrl-auto-patchadv": ("ulrl-auto", {"patch_probe": True, "patch_adversary": True}),
+    # ... keeping the flagged row (no reset, no cosine penalty): the patches alone unlearn.
+    "ulrl-auto-patchadv-keep": (
+        "ulrl-auto",
+        {"patch_probe": True, "patch_adversary": True, "reinit": False, "relearn_alpha": 0.0},
+    ),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **LR005},
