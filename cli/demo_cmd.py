@@ -65,6 +65,11 @@ def demo(
         console.print(table)
         flagged = purified.report.defense.get("flagged")
         console.print(f"suspicious classes re-initialised: {flagged or 'none'}")
+        gate = purified.report.gate or {}
+        if gate and not gate.get("passed", True):
+            # The demo still succeeds (it shows the tool), but never hides a failed gate.
+            why = "; ".join(gate.get("reasons") or [])
+            console.print(f"[bold]gate failed[/bold]: {why} (purify would exit 1)")
         console.print(f"purified model: {purified.output_path}")
         html = purified.report_path.with_name("report.html")
         console.print(f"report: {html} (open it in a browser)")

@@ -88,6 +88,16 @@ def test_demo_json_and_quiet(run_cli, tmp_path, fake_demo):
     assert quiet.stdout == "" and quiet.stderr == ""
     human = run_cli(["demo", "--out", tmp_path / "demo"])
     assert "attack success rate" in human.stdout and "5.0%" in human.stdout
+    assert "gate failed" not in human.stdout
+
+
+def test_demo_says_when_the_gate_failed(run_cli, tmp_path, fake_demo):
+    import ulrl_edge.demo
+
+    result = ulrl_edge.demo.run_demo(tmp_path, progress=lambda event: None)
+    result.purify.report.gate = {"passed": False, "reasons": ["held-out accuracy dropped 0.117"]}
+    human = run_cli(["demo", "--out", tmp_path / "demo"])  # still exit 0: the demo ran
+    assert "gate failed" in human.stdout and "dropped 0.117" in human.stdout
 
 
 def test_json_on_failure_prints_no_json(run_cli, tmp_path, case):
