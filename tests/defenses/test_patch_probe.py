@@ -98,3 +98,14 @@ def test_relearning_against_pasted_patches_removes_the_patch_backdoor(patched_la
     assert result.details["relearn"]["adversary"] == "patch"
     assert lab.asr(result.model) <= 0.05
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
+
+
+def test_nothing_is_relearned_against_when_no_row_may_be_flagged(patched_lab):
+    # --max-suspicious 0 (what a report suggests after a weak flag): the probe still
+    # measures, but relearning is plain fine-tuning.
+    lab = patched_lab
+    cfg = ULRLConfig.auto(max_suspicious=0, patch_adversary=True, relearn_adversarial=1.0)
+    result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
+    assert result.details["flagged"] == []
+    assert result.details["unlearn"]["patch_probe"]["flagged"] == lab.target
+    assert result.details["relearn"]["adversary"] is None

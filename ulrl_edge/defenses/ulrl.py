@@ -329,7 +329,7 @@ def ulrl(
     found = _unlearn(model, clean, cfg, progress)
     direction = found.pop("_direction")
     sites = found.pop("_patch_sites")
-    if sites and found["patch_probe"]["flagged"] != found["flagged"][0]:
+    if found["flagged"][:1] != [found.get("patch_probe", {}).get("flagged")]:
         sites = []  # the patch probe's class is not the one relearning aims at
     t1 = time.perf_counter()
     purified, relearned = relearn(
