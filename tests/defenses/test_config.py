@@ -54,6 +54,7 @@ PAPER = {
     "probe_steps": 10,
     "probe_min_gap": 0.35,
     "patch_probe": False,  # ours, off
+    "patch_adversary": False,  # ours, off
 }
 
 
