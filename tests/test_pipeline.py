@@ -7,7 +7,7 @@ import numpy as np
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.pipeline import DataOptions, purify
 
-QUICK = {"unlearn_epochs": 2, "relearn_epochs": 2}
+QUICK = {"unlearn_epochs": 2, "relearn_epochs": 2, "patch_probe": False}  # detection: elsewhere
 
 
 def _clean_npz(tmp_path):

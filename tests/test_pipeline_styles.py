@@ -10,7 +10,8 @@ from tests.fixtures.model_styles import STYLES, style_file
 from ulrl_edge.pipeline import DataOptions, purify
 from ulrl_edge.verify import predict
 
-QUICK = {"unlearn_epochs": 1, "relearn_epochs": 1, "unlearn_runs": 1, "unlearn_agreement": 1}
+QUICK = {"unlearn_epochs": 1, "relearn_epochs": 1, "unlearn_runs": 1, "unlearn_agreement": 1,
+         "patch_probe": False}
 
 
 def _contract(path):

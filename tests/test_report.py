@@ -25,7 +25,7 @@ from ulrl_edge.report_verdict import verdict
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TRIGGER = "badnets:size=3,pos=br"
-QUICK = {"unlearn_epochs": 2, "relearn_epochs": 3}
+QUICK = {"unlearn_epochs": 2, "relearn_epochs": 3, "patch_probe": False}  # detection: elsewhere
 SECTIONS = {
     "purify": ["verdict", "metrics", "per-class", "neurons", "unlearning", "relearning",
                "resources", "provenance"],

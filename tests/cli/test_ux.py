@@ -19,7 +19,7 @@ from tests.fixtures.backdoor import cached_case
 BADNETS = "badnets:size=3,pos=br"
 TINY = [
     "--set", "unlearn_epochs=1", "--set", "relearn_epochs=1",
-    "--set", "unlearn_runs=1", "--set", "unlearn_agreement=1",
+    "--set", "unlearn_runs=1", "--set", "unlearn_agreement=1", "--set", "patch_probe=false",
 ]
 COMMANDS = ("inspect", "roundtrip", "verify", "scan", "purify", "export", "demo")
 

@@ -121,8 +121,10 @@ def test_training_under_autocast_learns(dtype, backdoored_lab):
 def test_ulrl_under_float16_autocast_still_removes_the_backdoor(backdoored_lab):
     lab = backdoored_lab
     acc0 = lab.acc(lab.model)
+    # float16 is emulated (slow) on the CPU: the patch probe's minute is left out here.
     with mixed_precision("cpu", torch.float16):
-        result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
+        cfg = ULRLConfig.auto(patch_probe=False)
+        result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert acc0 - lab.acc(result.model) <= 0.03

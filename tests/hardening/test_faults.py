@@ -17,7 +17,8 @@ import pytest
 from tests.hardening import corpus
 from tests.hardening.checks import assert_one_line_error, snapshot
 
-TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1"]
+# Tiny runs check input handling; the patch probe (detection) is tested elsewhere.
+TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
 NO_SPACE = r"cannot write the output \(No space left on device\); nothing was written"
 LAUNCH = "from ulrl_edge.cli.main import app; app(prog_name='ulrl-edge')"
 

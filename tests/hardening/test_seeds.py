@@ -8,7 +8,7 @@ import onnx
 
 from tests.hardening import corpus
 
-TINY = ["--set", "relearn_epochs=2", "--set", "unlearn_epochs=1"]
+TINY = ["--set", "relearn_epochs=2", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
 
 
 def test_each_seed_is_recorded_with_its_results(run_cli, tmp_path):
