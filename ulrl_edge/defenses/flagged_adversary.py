@@ -91,13 +91,24 @@ def patch_mask(spec: PreprocessSpec, shape: tuple[int, ...], origin: tuple[int, 
     return mask.permute(0, 3, 1, 2).contiguous() if spec.layout == "nchw" else mask
 
 
+def paste(inputs: torch.Tensor, patch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``inputs`` with ``patch`` where ``mask`` is 1 (all in the model's input format)."""
+    return inputs * (1 - mask) + mask * patch
+
+
 def patch_towards_class(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int,
     mask: torch.Tensor, spec: PreprocessSpec, steps: int, generator: torch.Generator,
+    step_size: float | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """A patch (model input [1, ...], to paste where ``mask`` is 1) that pushes ``inputs``
     towards ``target``: pixel values in [0, 1] from a random start, ``steps`` signed-gradient
-    steps on the images not labelled ``target``, in eval mode (see :func:`towards_class`)."""
+    steps on the images not labelled ``target``, in eval mode (see :func:`towards_class`).
+
+    Args:
+        step_size: Pixel units per step (None: 2.5 / ``steps``, so the walk can cross the
+            whole [0, 1] range).
+    """
     others = inputs[labels != target]
     dims = tuple(mask.shape[1:])
     hwc = dims if spec.layout == "nhwc" else (dims[1], dims[2], dims[0])
@@ -105,11 +116,11 @@ def patch_towards_class(
     if len(others) == 0:
         return spec.to_model_input_torch(pixels).detach()
     aim = torch.full((len(others),), target, dtype=torch.long, device=inputs.device)
-    step = 2.5 / steps  # the walk can cross the whole [0, 1] range
+    step = 2.5 / steps if step_size is None else step_size
     with eval_mode(model):
         for _ in range(steps):
             pixels.requires_grad_(True)
-            pasted = others * (1 - mask) + mask * spec.to_model_input_torch(pixels)
+            pasted = paste(others, spec.to_model_input_torch(pixels), mask)
             loss = nn.functional.cross_entropy(model(pasted), aim)
             (grad,) = torch.autograd.grad(loss, pixels)
             pixels = (pixels.detach() - step * grad.sign()).clamp(0, 1)

@@ -18,12 +18,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
 from ulrl_edge.defenses.base import Progress, TrainingData, model_device, notify
-from ulrl_edge.defenses.target_probe import flag_at_largest_gap, half_index, standout
+from ulrl_edge.defenses.flagged_adversary import (
+    clean_inputs,
+    paste,
+    patch_mask,
+    patch_towards_class,
+)
+from ulrl_edge.defenses.target_probe import add_reach, flag_at_largest_gap, half_index
 from ulrl_edge.defenses.training import eval_mode
 
 # The patch's side as a share of the image's shorter side (4 pixels on 28, 5 on 32).
@@ -101,49 +106,31 @@ def probe_patch_target(
         steps: Signed-gradient steps per patch.
     """
     device = model_device(model)
-    pixels = torch.from_numpy(np.ascontiguousarray(data.images.x)).float()
-    labels = torch.from_numpy(np.asarray(data.images.y, dtype=np.int64))
-    craft, test = half_index(len(pixels), 0), half_index(len(pixels), 1)
-    x_craft, y_craft = pixels[craft].to(device), labels[craft].to(device)
-    x_test, y_test = pixels[test].to(device), labels[test].to(device)
-    _, h, w, _ = pixels.shape
+    n = len(data.images)
+    x_craft, y_craft = clean_inputs(data, device, half_index(n, 0))
+    x_test, y_test = clean_inputs(data, device, half_index(n, 1))
+    _, h, w, c = data.images.x.shape
     size = max(2, math.ceil(min(h, w) * PATCH_FRACTION))
     result = PatchProbeResult(size=size, min_gap=float(min_gap))
-    spec = data.spec
-
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        return model(spec.to_model_input_torch(x))
-
     places = _places(h, w, size)
     with eval_mode(model):
-        num_classes = int(predict(x_test[:1]).shape[1])
+        num_classes = int(model(x_test[:1]).shape[1])
         total, done = len(places) * num_classes, 0
-        for name, (r0, c0) in places.items():
-            mask = torch.zeros(1, h, w, 1, device=device)
-            mask[:, r0 : r0 + size, c0 : c0 + size] = 1
+        for name, origin in places.items():
+            mask = patch_mask(data.spec, (h, w, c), origin, size, device)
             reach = []
             for k in range(num_classes):
                 gen = torch.Generator().manual_seed(seed * 1000 + k)
-                patch = torch.rand((1, *pixels.shape[1:]), generator=gen).to(device)
-                others = x_craft[y_craft != k]
-                aim = torch.full((len(others),), k, dtype=torch.long, device=device)
-                for _ in range(steps if len(others) else 0):
-                    patch.requires_grad_(True)
-                    loss = nn.functional.cross_entropy(
-                        predict(others * (1 - mask) + mask * patch), aim
-                    )
-                    (grad,) = torch.autograd.grad(loss, patch)
-                    patch = (patch.detach() - STEP_SIZE * grad.sign()).clamp(0, 1)
+                patch = patch_towards_class(
+                    model, x_craft, y_craft, k, mask, data.spec, steps, gen, STEP_SIZE
+                )
                 held = x_test[y_test != k]
                 with torch.no_grad():
-                    hits = int((predict(held * (1 - mask) + mask * patch).argmax(1) == k).sum())
+                    hits = int((model(paste(held, patch, mask)).argmax(1) == k).sum())
                 reach.append(round(hits / max(len(held), 1), 4))
                 done += 1
                 notify(progress, phase="patch probe", done=done, total=total)
-            top, gap = standout(reach)
             result.places.append(name)
-            result.reach.append(reach)
-            result.top.append(top)
-            result.gap.append(gap)
+            add_reach(result, reach)
     result.flagged = flag_at_largest_gap(result.top, result.gap, min_gap)
     return result

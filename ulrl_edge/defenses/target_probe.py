@@ -20,6 +20,7 @@ clean models' top class by at most 0.15; warping triggers (WaNet) and patch trig
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,10 +112,7 @@ def probe_target_class(
             reach.append(round(hits / max(len(others), 1), 4))
             done += 1
             notify(progress, phase="probe", done=done, total=total)
-        top, gap = standout(reach)
-        result.reach.append(reach)
-        result.top.append(top)
-        result.gap.append(gap)
+        add_reach(result, reach)
     result.flagged = flag_at_largest_gap(result.top, result.gap, min_gap)
     return result
 
@@ -124,6 +122,15 @@ def standout(reach: list[float]) -> tuple[int, float]:
     order = np.argsort(reach, kind="stable")[::-1]
     gap = round(reach[order[0]] - reach[order[1]], 4) if len(reach) > 1 else 0.0
     return int(order[0]), gap
+
+
+def add_reach(result: Any, reach: list[float]) -> None:
+    """Append one row of ``reach`` to a probe's result (a :class:`ProbeResult` or the patch
+    probe's), with its top class and lead."""
+    top, gap = standout(reach)
+    result.reach.append(reach)
+    result.top.append(top)
+    result.gap.append(gap)
 
 
 def flag_at_largest_gap(top: list[int], gap: list[float], min_gap: float) -> int | None:

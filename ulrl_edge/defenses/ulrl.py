@@ -32,13 +32,14 @@ from ulrl_edge.defenses.flagged_adversary import (
     clean_inputs,
     grad_chunk,
     model_space_eps,
+    paste,
     patch_mask,
     patch_towards_class,
     perturbation_bank,
     towards_class,
 )
 from ulrl_edge.defenses.mad import mad_outliers
-from ulrl_edge.defenses.patch_probe import probe_patch_target
+from ulrl_edge.defenses.patch_probe import PatchProbeResult, probe_patch_target
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.training import (
@@ -103,7 +104,6 @@ def unlearn(
     """
     found = _unlearn(model, data, cfg, progress)
     found.pop("_direction")
-    found.pop("_patch_sites")
     return found
 
 
@@ -151,17 +151,11 @@ def _unlearn(
         )
         summary["probe"] = probe.to_dict()
         flagged = _first(probe.flagged, flagged, cfg.max_suspicious)
-    sites: list[tuple[int, int]] = []
     if cfg.patch_probe:
         patch = probe_patch_target(model, data, seed=cfg.seed, progress=progress)
         summary["patch_probe"] = patch.to_dict()
         flagged = _first(patch.flagged, flagged, cfg.max_suspicious)
-        _, h, w, _ = data.images.x.shape
-        sites = [(r, c, patch.size) for r, c in patch.target_origins(h, w)]
-    return {
-        "flagged": flagged, "runs": runs, **summary, "_direction": direction,
-        "_patch_sites": sites,
-    }  # fmt: skip
+    return {"flagged": flagged, "runs": runs, **summary, "_direction": direction}
 
 
 def _first(strong: int | None, flagged: list[int], most: int) -> list[int]:
@@ -169,6 +163,17 @@ def _first(strong: int | None, flagged: list[int], most: int) -> list[int]:
     if strong is None:
         return flagged
     return [strong, *[k for k in flagged if k != strong]][:most]
+
+
+def _patch_sites(found: dict[str, Any], data: TrainingData) -> list[tuple[int, int, int]]:
+    """(row, column, side) of the squares where the patch probe found the class that
+    relearning aims at; empty when it found none or another class."""
+    probe = found.get("patch_probe")
+    if not probe or found["flagged"][:1] != [probe["flagged"]]:
+        return []
+    patch = PatchProbeResult(**probe)
+    _, h, w, _ = data.images.x.shape
+    return [(r, c, patch.size) for r, c in patch.target_origins(h, w)]
 
 
 def relearn(
@@ -243,7 +248,7 @@ def relearn(
                     model, inputs, labels, flagged[0], mask, data.spec,
                     cfg.adversarial_steps, adv_gen,
                 )  # fmt: skip
-                logits = model(inputs * (1 - mask) + mask * patch)
+                logits = model(paste(inputs, patch, mask))
                 return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
             if bank is not None:
                 delta = bank[int(torch.randint(len(bank), (1,), generator=adv_gen))][None]
@@ -328,13 +333,11 @@ def ulrl(
     t0 = time.perf_counter()
     found = _unlearn(model, clean, cfg, progress)
     direction = found.pop("_direction")
-    sites = found.pop("_patch_sites")
-    if found["flagged"][:1] != [found.get("patch_probe", {}).get("flagged")]:
-        sites = []  # the patch probe's class is not the one relearning aims at
     t1 = time.perf_counter()
     purified, relearned = relearn(
-        model, clean, cfg, found["flagged"], progress, direction=direction, patch_sites=sites
-    )
+        model, clean, cfg, found["flagged"], progress, direction=direction,
+        patch_sites=_patch_sites(found, clean),
+    )  # fmt: skip
     t2 = time.perf_counter()
     details: dict[str, Any] = {
         "method": "ulrl",
