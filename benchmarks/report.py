@@ -21,6 +21,11 @@ MIN_IMPLANTED_ASR = 0.5
 ORDER = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "anp-200it", "ibau", "sau")
 
 
+def model_key(row: dict) -> tuple:
+    """The backdoored model a row was measured on: (data, attack, arch, seed)."""
+    return row["data"], row["attack"], row["arch"], row["seed"]
+
+
 def load(results: Path) -> list[dict]:
     lines = (results / "results.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
@@ -46,7 +51,7 @@ def summary_table(rows: list[dict]) -> list[str]:
     ]
     first = {}
     for r in rows:
-        first.setdefault((r["data"], r["attack"], r["arch"], r["seed"]), r)
+        first.setdefault(model_key(r), r)
     base = list(first.values())
     out.append(
         f"| no defense | {ms([r['acc0'] for r in base], 100)} | "
@@ -103,7 +108,7 @@ def cell_table(rows: list[dict], metric: str) -> list[str]:
 def time_ratio(rows: list[dict]) -> list[str]:
     """Wall time of each ULRL preset over FT's, matched per (cell, seed), CPU runs only."""
     rows = [r for r in rows if on_cpu(r)]
-    ft = {(r["data"], r["attack"], r["arch"], r["seed"]): r["wall_s"]
+    ft = {model_key(r): r["wall_s"]
           for r in rows if r["defense"] == "ft"}  # fmt: skip
     out = []
     for preset in ("ulrl-paper", "ulrl-auto"):
@@ -111,7 +116,7 @@ def time_ratio(rows: list[dict]) -> list[str]:
             r["wall_s"] / ft[k]
             for r in rows
             if r["defense"] == preset
-            and (k := (r["data"], r["attack"], r["arch"], r["seed"])) in ft
+            and (k := model_key(r)) in ft
             and ft[k] > 0
         ]
         if ratios:
@@ -180,15 +185,16 @@ def matched(rows: list[dict]) -> list[dict]:
     defs = set(defenses_in(rows))
     ran = defaultdict(set)
     for r in rows:
-        ran[(r["data"], r["attack"], r["arch"], r["seed"])].add(r["defense"])
+        ran[model_key(r)].add(r["defense"])
     keep = {k for k, d in ran.items() if d == defs}
-    return [r for r in rows if (r["data"], r["attack"], r["arch"], r["seed"]) in keep]
+    return [r for r in rows if model_key(r) in keep]
 
 
 def runs_per_defense(rows: list[dict]) -> dict[str, set]:
+    """The models (see :func:`model_key`) each defense ran on."""
     ran = defaultdict(set)
     for r in rows:
-        ran[r["defense"]].add((r["data"], r["attack"], r["arch"], r["seed"]))
+        ran[r["defense"]].add(model_key(r))
     return ran
 
 
@@ -209,7 +215,7 @@ def partial_summaries(rows: list[dict]) -> list[str]:
     for d in partial:
         on = ran[d]
         group = [r for r in rows if r["defense"] not in partial or r["defense"] == d]
-        group = [r for r in group if (r["data"], r["attack"], r["arch"], r["seed"]) in on]
+        group = [r for r in group if model_key(r) in on]
         out += [f"### {d} ({len(on)} models)", "", *summary_table(matched(group)), ""]
     return out
 
@@ -244,7 +250,7 @@ def not_implanted(rows: list[dict]) -> list[str]:
     seen = {}
     for r in rows:
         if not implanted(r):
-            seen[(r["data"], r["attack"], r["arch"], r["seed"])] = r
+            seen[model_key(r)] = r
     if not seen:
         return ["- none"]
     return [
@@ -269,7 +275,8 @@ def clean_data_words(plan: dict, row: dict) -> str:
 def write(results: Path, md: Path, png: Path, notes: Path) -> None:
     everything = load(results)
     rows = [r for r in everything if implanted(r)]
-    complete = [r for r in rows if r["defense"] not in partial_defenses(rows)]
+    partial = partial_defenses(rows)
+    complete = [r for r in rows if r["defense"] not in partial]
     run = json.loads((results / "run.json").read_text()) if (results / "run.json").exists() else {}
     plot(rows, png)
     mode = run.get("mode", "?").upper()
