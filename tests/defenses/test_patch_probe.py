@@ -89,6 +89,18 @@ def test_a_crafted_patch_at_the_trigger_place_reaches_the_target(patched_lab):
     assert float(untouched.abs().max()) == 0.0  # only the square changed
 
 
+def test_chunked_gradients_give_the_same_patch(patched_lab):
+    # The probe crafts in chunks on a GPU (memory); the patch must not depend on it.
+    lab = patched_lab
+    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:150]))
+    inputs, labels = lab.spec.to_model_input_torch(x), torch.from_numpy(lab.holdout.y[:150])
+    mask = patch_mask(lab.spec, tuple(x.shape[1:]), (0, 0), 3, torch.device("cpu"))
+    args = (lab.model, inputs, labels, lab.target, mask, lab.spec, 5)
+    whole = patch_towards_class(*args, torch.Generator().manual_seed(0), 0.1)
+    parts = patch_towards_class(*args, torch.Generator().manual_seed(0), 0.1, chunk=32)
+    assert torch.equal(whole, parts)
+
+
 def test_relearning_against_pasted_patches_removes_the_patch_backdoor(patched_lab):
     lab = patched_lab
     # 30 images per class are too few for auto's adversarial term; it is asked for here.

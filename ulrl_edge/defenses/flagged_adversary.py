@@ -99,7 +99,7 @@ def paste(inputs: torch.Tensor, patch: torch.Tensor, mask: torch.Tensor) -> torc
 def patch_towards_class(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int,
     mask: torch.Tensor, spec: PreprocessSpec, steps: int, generator: torch.Generator,
-    step_size: float | None = None,
+    step_size: float | None = None, chunk: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """A patch (model input [1, ...], to paste where ``mask`` is 1) that pushes ``inputs``
     towards ``target``: pixel values in [0, 1] from a random start, ``steps`` signed-gradient
@@ -108,6 +108,8 @@ def patch_towards_class(
     Args:
         step_size: Pixel units per step (None: 2.5 / ``steps``, so the walk can cross the
             whole [0, 1] range).
+        chunk: As in :func:`towards_class`: the gradient summed over chunks of that many
+            images (None: one pass).
     """
     others = inputs[labels != target]
     dims = tuple(mask.shape[1:])
@@ -117,12 +119,15 @@ def patch_towards_class(
         return spec.to_model_input_torch(pixels).detach()
     aim = torch.full((len(others),), target, dtype=torch.long, device=inputs.device)
     step = 2.5 / steps if step_size is None else step_size
+    size = len(others) if chunk is None else chunk
     with eval_mode(model):
         for _ in range(steps):
             pixels.requires_grad_(True)
-            pasted = paste(others, spec.to_model_input_torch(pixels), mask)
-            loss = nn.functional.cross_entropy(model(pasted), aim)
-            (grad,) = torch.autograd.grad(loss, pixels)
+            grad = torch.zeros_like(pixels)
+            for part, part_aim in zip(others.split(size), aim.split(size), strict=True):
+                logits = model(paste(part, spec.to_model_input_torch(pixels), mask))
+                loss = nn.functional.cross_entropy(logits, part_aim, reduction="sum")
+                grad += torch.autograd.grad(loss, pixels)[0]
             pixels = (pixels.detach() - step * grad.sign()).clamp(0, 1)
     return spec.to_model_input_torch(pixels).detach()
 

@@ -24,6 +24,7 @@ from torch import nn
 from ulrl_edge.defenses.base import Progress, TrainingData, model_device, notify
 from ulrl_edge.defenses.flagged_adversary import (
     clean_inputs,
+    grad_chunk,
     paste,
     patch_mask,
     patch_towards_class,
@@ -122,8 +123,9 @@ def probe_patch_target(
             for k in range(num_classes):
                 gen = torch.Generator().manual_seed(seed * 1000 + k)
                 patch = patch_towards_class(
-                    model, x_craft, y_craft, k, mask, data.spec, steps, gen, STEP_SIZE
-                )
+                    model, x_craft, y_craft, k, mask, data.spec, steps, gen, STEP_SIZE,
+                    grad_chunk(device),
+                )  # fmt: skip
                 held = x_test[y_test != k]
                 with torch.no_grad():
                     hits = int((model(paste(held, patch, mask)).argmax(1) == k).sum())
