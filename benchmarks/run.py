@@ -36,7 +36,8 @@ DEFENSES = (
     "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
     "ulrl-auto-fooled", "ulrl-auto-patch",
-    "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ft", "fp",
+    "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
+    "ulrl-auto-kd5adv2", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -69,6 +70,10 @@ VARIANTS = {
         "ulrl-auto",
         {"patch_probe": True, "patch_adversary": True, "reinit": False, "relearn_alpha": 0.0},
     ),
+    # auto with relearning also distilled from the original model's answers on clean images.
+    "ulrl-auto-kd": ("ulrl-auto", {"relearn_distill": 1.0}),
+    # ... distilled harder, with the adversarial term twice as heavy to keep ASR down.
+    "ulrl-auto-kd5adv2": ("ulrl-auto", {"relearn_distill": 5.0, "relearn_adversarial": 2.0}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **LR005},

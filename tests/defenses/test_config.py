@@ -55,6 +55,7 @@ PAPER = {
     "probe_min_gap": 0.35,
     "patch_probe": False,  # ours, off
     "patch_adversary": False,  # ours, off
+    "relearn_distill": 0.0,  # ours, off
 }
 
 

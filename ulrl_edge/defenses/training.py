@@ -117,7 +117,7 @@ def train_epoch(
     clip_norm: float | None = None,
     stop_step: StepStop | None = None,
     after_step_acc: bool = False,
-    extra_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    extra_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> EpochStats:
     """Run one epoch of ``optimizer`` steps on ``loss_fn`` over ``stream``.
 
@@ -130,7 +130,8 @@ def train_epoch(
         stop_step: Checked after every step; True ends the epoch (and tells the caller).
         after_step_acc: Count accuracy with a second forward pass after the step, as the
             reference's relearning loop does (it also updates BatchNorm statistics twice).
-        extra_loss: Maps (inputs, labels) to a term added to the objective (not reported).
+        extra_loss: Maps (inputs, labels, logits) to a term added to the objective (not
+            reported).
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses: list[float] = []
@@ -141,7 +142,7 @@ def train_epoch(
         logits = model(inputs)
         objective, reported = loss_fn(logits, labels)
         if extra_loss is not None:
-            objective = objective + extra_loss(inputs, labels)
+            objective = objective + extra_loss(inputs, labels, logits)
         backward_and_step(objective, optimizer, params, clip_norm)
         if after_step_acc:
             with torch.no_grad():

@@ -51,7 +51,12 @@ from ulrl_edge.defenses.training import (
     train_epoch,
     with_holdout_accuracy,
 )
-from ulrl_edge.defenses.ulrl_config import RELEARN_STEPS, Penalty, ULRLConfig
+from ulrl_edge.defenses.ulrl_config import (
+    DISTILL_TEMPERATURE,
+    RELEARN_STEPS,
+    Penalty,
+    ULRLConfig,
+)
 from ulrl_edge.defenses.unlearning import gradient_ascent
 
 __all__ = ["RELEARN_STEPS", "ULRLConfig", "relearn", "ulrl", "unlearn"]
@@ -196,6 +201,7 @@ def relearn(
             patch at one of them instead of adding an L∞ perturbation.
     """
     model = fresh_copy(model0)
+    teacher = fresh_copy(model0).eval() if cfg.relearn_distill > 0 else None
     head = locate_head(model)
     w_ori = head.rows().detach().clone()[flagged]
     if cfg.penalty == "ascent" and direction is not None:
@@ -263,6 +269,12 @@ def relearn(
                 return cfg.relearn_adversarial * (ce * fooled).sum() / len(labels)
             return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
 
+    def extra(inputs: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        term = adversarial(inputs, labels) if adversarial is not None else logits.new_zeros(())
+        if teacher is not None:
+            term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits)
+        return term
+
     curve = []
     for epoch in range(cfg.relearn_epochs):
         model.train()
@@ -275,7 +287,7 @@ def relearn(
             opt,
             loss_fn if flagged else cross_entropy,
             after_step_acc=cfg.relearn_acc_after_step,
-            extra_loss=adversarial,
+            extra_loss=extra if adversarial is not None or teacher is not None else None,
         )
         sched.step()
         with torch.no_grad():
@@ -295,6 +307,17 @@ def relearn(
     return model, {
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
     }  # fmt: skip
+
+
+def _distillation(teacher: nn.Module, inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """KL divergence from the teacher's softened predictions on ``inputs`` to ``logits``'s,
+    scaled by T² so that its gradients keep their size whatever the temperature."""
+    t = DISTILL_TEMPERATURE
+    with torch.no_grad():
+        target = nn.functional.log_softmax(teacher(inputs).float() / t, dim=-1)
+    student = nn.functional.log_softmax(logits.float() / t, dim=-1)
+    kl = nn.functional.kl_div(student, target, reduction="batchmean", log_target=True)
+    return kl * t * t
 
 
 def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:

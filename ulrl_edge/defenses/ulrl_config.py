@@ -38,6 +38,8 @@ ADVERSARIAL_RELEARN_LR = 0.001
 # model's top class led by at most 0.15 (6 models), a WaNet model's natural class 8 by 0.31.
 PROBE_EPS = (0.05, 0.1)
 PROBE_MIN_GAP = 0.35
+# Softmax temperature of the relearning distillation term (``relearn_distill``).
+DISTILL_TEMPERATURE = 2.0
 
 Penalty = Literal["cos", "cos2", "abs_cos", "ascent"]
 
@@ -114,6 +116,11 @@ class ULRLConfig:
         patch_adversary: When the patch probe flagged the class that relearning aims at,
             the adversarial term pastes a patch crafted towards it (at a place where the
             probe found it) instead of adding an L∞ perturbation.
+        relearn_distill: Weight of a term that keeps the relearned model's predictions on
+            the clean batches close to the original model's (KL divergence at temperature
+            :data:`DISTILL_TEMPERATURE`; 0: off, the reference). Clean images do not carry
+            the trigger, so the original's answers on them are what a few hundred labels
+            cannot teach again: how sure to be of each class.
     """
 
     preset: str = "custom"
@@ -158,6 +165,7 @@ class ULRLConfig:
     probe_min_gap: float = PROBE_MIN_GAP
     patch_probe: bool = False
     patch_adversary: bool = False
+    relearn_distill: float = 0.0
 
     @classmethod
     def paper(cls, **overrides: Any) -> ULRLConfig:
@@ -236,6 +244,7 @@ class ULRLConfig:
                 "relearn_adversarial must be >= 0",
             ),
             (self.adversarial_eps > 0, "adversarial_eps must be > 0"),
+            (self.relearn_distill >= 0, "relearn_distill must be >= 0"),
             (self.adversarial_steps >= 1, "adversarial_steps must be >= 1"),
             (self.adversarial_bank >= 0, "adversarial_bank must be >= 0"),
             (self.adversarial_loss in ("all", "fooled"), "adversarial_loss must be all or fooled"),

@@ -1,0 +1,44 @@
+"""Relearning's distillation term: the original model's answers on clean images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation
+from ulrl_edge.errors import BadInput
+
+
+def _inputs(lab, n=64):
+    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:n]))
+    return lab.spec.to_model_input_torch(x)
+
+
+def test_distillation_is_zero_on_the_teachers_own_answers_and_positive_elsewhere(clean_lab):
+    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    with torch.no_grad():
+        own = teacher(x)
+    assert float(_distillation(teacher, x, own)) == pytest.approx(0.0, abs=1e-6)
+    assert float(_distillation(teacher, x, torch.zeros_like(own))) > 0.1
+
+
+def test_distillation_pulls_logits_towards_the_teachers(clean_lab):
+    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    logits = torch.zeros(len(x), 10, requires_grad=True)
+    before = float(_distillation(teacher, x, logits))
+    opt = torch.optim.SGD([logits], lr=float(len(x)))  # batchmean: per-image rate 1
+    for _ in range(20):
+        opt.zero_grad()
+        _distillation(teacher, x, logits).backward()
+        opt.step()
+    after = float(_distillation(teacher, x, logits))
+    assert after < before / 2
+    with torch.no_grad():
+        agree = (logits.argmax(1) == teacher(x).argmax(1)).float().mean()
+    assert float(agree) >= 0.9
+
+
+def test_distillation_weight_must_not_be_negative():
+    with pytest.raises(BadInput, match="relearn_distill"):
+        ULRLConfig.auto(relearn_distill=-1.0).validate()
