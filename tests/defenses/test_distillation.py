@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation
+from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation, relearn
 from ulrl_edge.errors import BadInput
 
 
@@ -42,3 +42,15 @@ def test_distillation_pulls_logits_towards_the_teachers(clean_lab):
 def test_distillation_weight_must_not_be_negative():
     with pytest.raises(BadInput, match="relearn_distill"):
         ULRLConfig.auto(relearn_distill=-1.0).validate()
+
+
+def test_relearning_with_distillation_leaves_the_original_alone_and_agrees_with_it(clean_lab):
+    lab = clean_lab
+    before = [p.detach().clone() for p in lab.model.parameters()]
+    cfg = ULRLConfig.auto(relearn_epochs=3, relearn_distill=5.0).resolve(len(lab.purify.y), 10)
+    model, _ = relearn(lab.model, lab.training_data(), cfg, flagged=[])
+    assert all(torch.equal(a, b) for a, b in zip(before, lab.model.parameters(), strict=True))
+    x = _inputs(lab, len(lab.holdout.y))
+    with torch.no_grad():
+        agree = (model.eval()(x).argmax(1) == lab.model.eval()(x).argmax(1)).float().mean()
+    assert float(agree) >= 0.9
