@@ -12,6 +12,8 @@ i-BAU and SAU do with perturbations that are not aimed at one class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -48,6 +50,23 @@ def model_space_eps(eps: float, spec: PreprocessSpec) -> float:
     return float(eps * spec.scale / np.mean(spec.std))
 
 
+def _aim_gradient(
+    logits_of: Callable[[torch.Tensor], torch.Tensor], variable: torch.Tensor,
+    inputs: torch.Tensor, aim: torch.Tensor, chunk: int | None,
+) -> torch.Tensor:  # fmt: skip
+    """Gradient with respect to ``variable`` of the cross-entropy of ``logits_of(inputs)``
+    towards ``aim``: the mean in one pass, or, with ``chunk``, the sum over chunks of that
+    many images (the same direction in bounded memory)."""
+    if chunk is None or len(inputs) <= chunk:
+        loss = nn.functional.cross_entropy(logits_of(inputs), aim)
+        return torch.autograd.grad(loss, variable)[0]
+    grad = torch.zeros_like(variable)
+    for part, part_aim in zip(inputs.split(chunk), aim.split(chunk), strict=True):
+        loss = nn.functional.cross_entropy(logits_of(part), part_aim, reduction="sum")
+        grad += torch.autograd.grad(loss, variable)[0]
+    return grad
+
+
 def towards_class(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int, eps: float,
     steps: int, generator: torch.Generator, chunk: int | None = None,
@@ -68,15 +87,7 @@ def towards_class(
     with eval_mode(model):
         for _ in range(steps):
             delta.requires_grad_(True)
-            if chunk is None or len(others) <= chunk:
-                loss = nn.functional.cross_entropy(model(others + delta), aim)
-                (grad,) = torch.autograd.grad(loss, delta)
-            else:
-                grad = torch.zeros_like(delta)
-                for part, part_aim in zip(others.split(chunk), aim.split(chunk), strict=True):
-                    logits = model(part + delta)
-                    loss = nn.functional.cross_entropy(logits, part_aim, reduction="sum")
-                    grad += torch.autograd.grad(loss, delta)[0]
+            grad = _aim_gradient(lambda x, d=delta: model(x + d), delta, others, aim, chunk)
             delta = (delta.detach() - step * grad.sign()).clamp(-eps, eps)
     return delta
 
@@ -108,8 +119,7 @@ def patch_towards_class(
     Args:
         step_size: Pixel units per step (None: 2.5 / ``steps``, so the walk can cross the
             whole [0, 1] range).
-        chunk: As in :func:`towards_class`: the gradient summed over chunks of that many
-            images (None: one pass).
+        chunk: As in :func:`towards_class` (None: one pass).
     """
     others = inputs[labels != target]
     dims = tuple(mask.shape[1:])
@@ -119,15 +129,14 @@ def patch_towards_class(
         return spec.to_model_input_torch(pixels).detach()
     aim = torch.full((len(others),), target, dtype=torch.long, device=inputs.device)
     step = 2.5 / steps if step_size is None else step_size
-    size = len(others) if chunk is None else chunk
     with eval_mode(model):
         for _ in range(steps):
             pixels.requires_grad_(True)
-            grad = torch.zeros_like(pixels)
-            for part, part_aim in zip(others.split(size), aim.split(size), strict=True):
-                logits = model(paste(part, spec.to_model_input_torch(pixels), mask))
-                loss = nn.functional.cross_entropy(logits, part_aim, reduction="sum")
-                grad += torch.autograd.grad(loss, pixels)[0]
+            # The patch is made per chunk: each chunk's backward pass frees its graph.
+            def pasted_logits(x: torch.Tensor, p: torch.Tensor = pixels) -> torch.Tensor:
+                return model(paste(x, spec.to_model_input_torch(p), mask))
+
+            grad = _aim_gradient(pasted_logits, pixels, others, aim, chunk)
             pixels = (pixels.detach() - step * grad.sign()).clamp(0, 1)
     return spec.to_model_input_torch(pixels).detach()
 
