@@ -243,6 +243,29 @@ def test_purify_verdict(kwargs, status, first):
     assert "0 (cat)" in view.findings[-1].detail  # what was done names the flagged class
 
 
+def test_purify_verdict_says_how_relearning_met_the_flagged_class():
+    report = _purify_report()
+    plain = verdict(report).findings[-1].detail
+    assert "aimed at" not in plain and "original model's answers" not in plain
+    report["defense"]["relearn"] = {"curve": [{}] * 5, "adversary": "patch", "distill": 5.0}
+    detail = verdict(report).findings[-1].detail
+    assert "trained 5 epochs" in detail and "against pasted patches aimed at that class" in detail
+    assert "original model's answers among the other classes" in detail
+
+
+@pytest.mark.parametrize(("unlearning", "patch", "said"), [
+    ([0], None, "class 0 (cat), found in at least 2 of 3 unlearning runs, and re-init"),
+    ([], 0, "class 0 (cat), found by the patch probe, and re-init"),
+    ([0], 0, "class 0 (cat), found in at least 2 of 3 unlearning runs and by the patch probe,"),
+])
+def test_what_was_done_names_what_flagged_the_class(unlearning, patch, said):
+    report = _purify_report()
+    report["defense"]["config"] = {"unlearn_runs": 3, "unlearn_agreement": 2}
+    report["defense"]["unlearn"] = {"unlearning_flagged": unlearning, "votes": [1, 0],
+                                    "probe": {"flagged": None}, "patch_probe": {"flagged": patch}}
+    assert said in verdict(report).findings[-1].detail
+
+
 def test_scan_and_verify_verdicts():
     scan = {"command": "scan", "data": {"classes": ["cat", "dog"]},
             "metrics": {"suspicious": [{"class": 1, "name": "dog", "delta": 3.0, "z": None}]}}

@@ -148,16 +148,41 @@ def _what_was_done(report: dict) -> Finding:
     flagged = defense.get("flagged") or []
     cfg = defense.get("config") or {}
     runs, agree = cfg.get("unlearn_runs", 1), cfg.get("unlearn_agreement", 1)
-    epochs = len((defense.get("relearn") or {}).get("curve") or [])
+    relearned = defense.get("relearn") or {}
+    epochs = len(relearned.get("curve") or [])
     vote = f" in at least {agree} of {runs} unlearning runs" if runs > 1 else ""
     if flagged:
-        names = ", ".join(class_label(report, k) for k in flagged)
-        found = f"ULRL flagged the output neuron of class {names}{vote} and re-initialised it"
+        names = ", ".join(class_label(report, k) + _flagged_by(defense, k, vote) for k in flagged)
+        found = f"ULRL flagged the output neuron of class {names} and re-initialised it"
     else:
         found = (f"ULRL flagged no output neuron{vote}, so nothing was re-initialised and "
                  "relearning was a plain fine-tune")
     images = f" on {n} clean images" if n else ""
-    return Finding("info", "What was done", f"{found}; it then trained {epochs} epochs{images}.")
+    return Finding("info", "What was done",
+                   f"{found}; it then trained {epochs} epochs{images}{_how(relearned)}.")
+
+
+def _flagged_by(defense: dict, k: int, vote: str) -> str:
+    """What flagged class ``k``, in words: the unlearning vote, a probe, or both."""
+    from ulrl_edge.scan import found_by
+
+    unlearn = defense.get("unlearn")
+    if not unlearn:  # an older or partial report: the vote is all it can say
+        return vote
+    by = found_by({"flagged": defense.get("flagged") or [], **unlearn}, k)
+    said = [vote.strip() if name == "unlearning" and vote else f"by the {name}" for name in by]
+    return ", found " + " and ".join(said) + "," if said else vote
+
+
+def _how(relearned: dict) -> str:
+    """How relearning met the flagged class, in words (empty for plain relearning)."""
+    attacks = {"patch": "pasted patches", "linf": "small perturbations"}
+    parts = []
+    if relearned.get("adversary") in attacks:
+        parts.append(f"against {attacks[relearned['adversary']]} aimed at that class")
+    if relearned.get("distill"):
+        parts.append("keeping close to the original model's answers among the other classes")
+    return ", " + ", ".join(parts) if parts else ""
 
 
 def _scan(report: dict) -> Verdict:

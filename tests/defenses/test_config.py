@@ -56,6 +56,7 @@ PAPER = {
     "patch_probe": False,  # ours, off
     "patch_adversary": False,  # ours, off
     "relearn_distill": 0.0,  # ours, off
+    "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
 }
 
 
@@ -80,10 +81,15 @@ def test_auto_resolves_from_the_sample_count():
     # Adversarial relearning from 32 images per class (unknown classes: off); paper: never.
     assert auto.relearn_adversarial is None
     assert [auto.resolve(n, 10).relearn_adversarial for n in (80, 319, 320, 480)] == [
-        0.0, 0.0, 1.0, 1.0,
+        0.0, 0.0, 2.0, 2.0,
     ]  # fmt: skip
     assert auto.resolve(480).relearn_adversarial == 0.0
     assert ULRLConfig.paper().resolve(5000, 10).relearn_adversarial == 0.0
+    # Distillation goes with the adversarial term (and a weight given is kept as it is).
+    assert [auto.resolve(n, 10).relearn_distill for n in (319, 320)] == [0.0, 5.0]
+    assert ULRLConfig.auto(relearn_adversarial=0.0).resolve(480, 10).relearn_distill == 0.0
+    assert ULRLConfig.auto(relearn_distill=1.0).resolve(80, 10).relearn_distill == 1.0
+    assert ULRLConfig.paper().resolve(5000, 10).relearn_distill == 0.0
     assert (auto.relearn_lr, auto.relearn_lr_adversarial) == (0.005, 0.001)
     pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
     assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)

@@ -39,18 +39,56 @@ def test_distillation_pulls_logits_towards_the_teachers(clean_lab):
     assert float(agree) >= 0.9
 
 
+def test_distillation_over_unflagged_classes_ignores_the_flagged_logit(clean_lab):
+    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    with torch.no_grad():
+        own = teacher(x)
+    leaning = own.clone()
+    leaning[:, 0] += 50.0  # the student now answers class 0 everywhere
+    others = list(range(1, 10))
+    assert float(_distillation(teacher, x, leaning, others)) == pytest.approx(0.0, abs=1e-5)
+    assert float(_distillation(teacher, x, leaning)) > 1.0
+    shuffled = own[:, [0, *reversed(others)]]
+    assert float(_distillation(teacher, x, shuffled, others)) > 0.1
+
+
 def test_distillation_weight_must_not_be_negative():
     with pytest.raises(BadInput, match="relearn_distill"):
         ULRLConfig.auto(relearn_distill=-1.0).validate()
 
 
+def test_distillation_classes_must_be_known():
+    with pytest.raises(BadInput, match="distill_classes"):
+        ULRLConfig.auto(distill_classes="some").validate()
+
+
 def test_relearning_with_distillation_leaves_the_original_alone_and_agrees_with_it(clean_lab):
     lab = clean_lab
     before = [p.detach().clone() for p in lab.model.parameters()]
-    cfg = ULRLConfig.auto(relearn_epochs=3, relearn_distill=5.0).resolve(len(lab.purify.y), 10)
-    model, _ = relearn(lab.model, lab.training_data(), cfg, flagged=[])
-    assert all(torch.equal(a, b) for a, b in zip(before, lab.model.parameters(), strict=True))
     x = _inputs(lab, len(lab.holdout.y))
     with torch.no_grad():
-        agree = (model.eval()(x).argmax(1) == lab.model.eval()(x).argmax(1)).float().mean()
-    assert float(agree) >= 0.9
+        original = lab.model.eval()(x).argmax(1)
+    others = original != 3  # row 3 is reset: judge agreement on the classes distilled
+
+    def agreement(distill: float) -> tuple[float, dict]:
+        cfg = ULRLConfig.auto(relearn_distill=distill)  # full length: the start is unsettled
+        model, details = relearn(
+            lab.model, lab.training_data(), cfg.resolve(len(lab.purify.y), 10), flagged=[3]
+        )
+        with torch.no_grad():
+            same = model.eval()(x).argmax(1) == original
+        return float(same[others].float().mean()), details
+
+    agree, details = agreement(5.0)
+    assert details["distill"] == 5.0
+    assert all(torch.equal(a, b) for a, b in zip(before, lab.model.parameters(), strict=True))
+    assert agree >= 0.98
+    assert agree >= agreement(0.0)[0]  # measured 0.994 against 0.976 without the term
+
+
+def test_nothing_flagged_means_no_distillation(clean_lab):
+    # With no class flagged the original's answers would carry a missed backdoor back.
+    lab = clean_lab
+    cfg = ULRLConfig.auto(relearn_epochs=1, relearn_distill=5.0).resolve(len(lab.purify.y), 10)
+    _, details = relearn(lab.model, lab.training_data(), cfg, flagged=[])
+    assert details["distill"] == 0.0

@@ -13,8 +13,12 @@ from ulrl_edge.defenses.flagged_adversary import (
     perturbation_bank,
     towards_class,
 )
-from ulrl_edge.defenses.ulrl import ULRLConfig
-from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_RELEARN_LR
+from ulrl_edge.defenses.ulrl import ULRLConfig, _adversarial_cross_entropy
+from ulrl_edge.defenses.ulrl_config import (
+    ADVERSARIAL_RELEARN_LR,
+    ADVERSARIAL_WEIGHT,
+    DISTILL_WEIGHT,
+)
 from ulrl_edge.errors import BadInput
 
 
@@ -76,6 +80,19 @@ def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoor
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
 
 
+def test_fooled_loss_counts_only_the_images_sent_to_the_flagged_class():
+    # Whichever attack made them (perturbation or pasted patch), the same loss is applied.
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 3.0, 0.0], [5.0, 0.0, 1.0]])
+    labels = torch.tensor([1, 1, 2])  # images 0 and 2 are sent to class 0, image 1 is not
+    each = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    fooled = _adversarial_cross_entropy(logits, labels, 0, "fooled")
+    assert float(fooled) == pytest.approx(float((each[0] + each[2]) / 3))
+    assert float(_adversarial_cross_entropy(logits, labels, 0, "all")) == pytest.approx(
+        float(each.mean())
+    )
+    assert float(_adversarial_cross_entropy(logits, labels, 2, "fooled")) == 0.0
+
+
 @pytest.mark.parametrize(
     "field,value",
     [
@@ -94,7 +111,8 @@ def test_bad_adversarial_settings_are_refused(field, value):
 def test_auto_relearns_adversarially_with_enough_images_per_class():
     lab = make_lab(TRIGGER, seed=1, n_purify=400)  # 40 per class: over the threshold
     result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
-    assert result.details["config"]["relearn_adversarial"] == 1.0
+    assert result.details["config"]["relearn_adversarial"] == ADVERSARIAL_WEIGHT
+    assert result.details["relearn"]["distill"] == DISTILL_WEIGHT
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03

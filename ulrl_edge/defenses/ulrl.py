@@ -201,7 +201,9 @@ def relearn(
             patch at one of them instead of adding an L∞ perturbation.
     """
     model = fresh_copy(model0)
-    teacher = fresh_copy(model0).eval() if cfg.relearn_distill > 0 else None
+    # Only while relearning a flagged class: with nothing flagged the original's answers hold
+    # whatever backdoor was missed (and fine-tuning at the full rate diverged under the term).
+    teacher = fresh_copy(model0).eval() if cfg.relearn_distill > 0 and flagged else None
     head = locate_head(model)
     w_ori = head.rows().detach().clone()[flagged]
     if cfg.penalty == "ascent" and direction is not None:
@@ -255,24 +257,25 @@ def relearn(
                     cfg.adversarial_steps, adv_gen,
                 )  # fmt: skip
                 logits = model(paste(inputs, patch, mask))
-                return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
-            if bank is not None:
-                delta = bank[int(torch.randint(len(bank), (1,), generator=adv_gen))][None]
             else:
-                delta = towards_class(
-                    model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
-                )
-            logits = model(inputs + delta)
-            if cfg.adversarial_loss == "fooled":
-                fooled = logits.detach().argmax(-1) == flagged[0]
-                ce = nn.functional.cross_entropy(logits, labels, reduction="none")
-                return cfg.relearn_adversarial * (ce * fooled).sum() / len(labels)
-            return cfg.relearn_adversarial * nn.functional.cross_entropy(logits, labels)
+                if bank is not None:
+                    delta = bank[int(torch.randint(len(bank), (1,), generator=adv_gen))][None]
+                else:
+                    delta = towards_class(
+                        model, inputs, labels, flagged[0], eps, cfg.adversarial_steps, adv_gen
+                    )
+                logits = model(inputs + delta)
+            ce = _adversarial_cross_entropy(logits, labels, flagged[0], cfg.adversarial_loss)
+            return cfg.relearn_adversarial * ce
+
+    taught = None  # every class
+    if cfg.distill_classes == "unflagged" and flagged:
+        taught = [k for k in range(head.num_classes) if k not in flagged]
 
     def extra(inputs: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         term = adversarial(inputs, labels) if adversarial is not None else logits.new_zeros(())
         if teacher is not None:
-            term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits)
+            term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits, taught)
         return term
 
     curve = []
@@ -306,16 +309,43 @@ def relearn(
     adversary = ("patch" if masks else "linf") if adversarial_on else None
     return model, {
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
+        "distill": cfg.relearn_distill if teacher is not None else 0.0,
     }  # fmt: skip
 
 
-def _distillation(teacher: nn.Module, inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+def _adversarial_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, target: int, loss: str
+) -> torch.Tensor:
+    """Cross-entropy of the attacked images against their true labels: over all of them
+    (``all``), or only over those the attack sends to ``target`` (``fooled``: summed over
+    them, divided by the batch size, so the others' clean decisions are left alone)."""
+    if loss == "fooled":
+        fooled = logits.detach().argmax(-1) == target
+        ce = nn.functional.cross_entropy(logits, labels, reduction="none")
+        return (ce * fooled).sum() / len(labels)
+    return nn.functional.cross_entropy(logits, labels)
+
+
+def _distillation(
+    teacher: nn.Module,
+    inputs: torch.Tensor,
+    logits: torch.Tensor,
+    classes: list[int] | None = None,
+) -> torch.Tensor:
     """KL divergence from the teacher's softened predictions on ``inputs`` to ``logits``'s,
-    scaled by T² so that its gradients keep their size whatever the temperature."""
+    scaled by T² so that its gradients keep their size whatever the temperature.
+
+    Args:
+        classes: Compare only these classes' logits (softmax over them); None: all.
+    """
     t = DISTILL_TEMPERATURE
     with torch.no_grad():
-        target = nn.functional.log_softmax(teacher(inputs).float() / t, dim=-1)
-    student = nn.functional.log_softmax(logits.float() / t, dim=-1)
+        teacher_logits = teacher(inputs).float()
+    student_logits = logits.float()
+    if classes is not None:
+        teacher_logits, student_logits = teacher_logits[:, classes], student_logits[:, classes]
+    target = nn.functional.log_softmax(teacher_logits / t, dim=-1)
+    student = nn.functional.log_softmax(student_logits / t, dim=-1)
     kl = nn.functional.kl_div(student, target, reduction="batchmean", log_target=True)
     return kl * t * t
 
