@@ -266,6 +266,23 @@ def test_what_was_done_names_what_flagged_the_class(unlearning, patch, said):
     assert said in verdict(report).findings[-1].detail
 
 
+@pytest.mark.parametrize(("after_cat", "n_cat", "lost"), [(0.0, 12, True), (0.5, 12, False),
+                                                         (0.0, 4, False)])
+def test_purify_verdict_warns_of_a_class_given_up(after_cat, n_cat, lost):
+    report = _purify_report()
+    names = ["cat", "dog"]
+    for key, cat in (("before", 0.9), ("after", after_cat)):
+        report["metrics"][key].update(class_names=names,
+                                      per_class_accuracy={"cat": cat, "dog": 0.9},
+                                      confusion=[[n_cat, 0], [1, 11]])
+    titles = [f.title for f in verdict(report).findings]
+    assert ("Class 0 (cat) all but lost" in titles) is lost
+    if lost:
+        detail = next(f.detail for f in verdict(report).findings if "all but lost" in f.title)
+        assert "90.0% → 0.0% of its 12 held-out images" in detail
+        assert "re-initialised this class's output neuron" in detail  # class 0 is flagged
+
+
 def test_scan_and_verify_verdicts():
     scan = {"command": "scan", "data": {"classes": ["cat", "dog"]},
             "metrics": {"suspicious": [{"class": 1, "name": "dog", "delta": 3.0, "z": None}]}}

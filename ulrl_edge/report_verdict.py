@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 # Without a gate on the ASR, an attack that still succeeds on at most this share of the
 # triggered images counts as removed (a clean 10-class model sends a few images anywhere).
 ASR_REMOVED = 0.10
+# A class counts as given up when its held-out accuracy falls by this much (absolute), from
+# at least this many held-out images of it: what a reset row that never recovered looks like.
+CLASS_LOST_DROP = 0.5
+CLASS_LOST_MIN_IMAGES = 5
 _RANK = {"bad": 3, "warn": 2, "good": 1, "info": 0}
 
 
@@ -106,6 +110,7 @@ def _purify(report: dict) -> Verdict:
             reasons = reasons[:1].upper() + reasons[1:]
             findings.append(Finding("bad", "Verification gate FAILED",
                                     f"{reasons}. The output file was kept for review."))
+    findings.extend(_lost_classes(report, before, after))
     weak = _weakly_flagged(report)
     if weak:
         names = ", ".join(class_label(report, k) for k in weak)
@@ -122,6 +127,26 @@ def _purify(report: dict) -> Verdict:
         "warn": "Passed, with a caveat: read below",
     }.get(status, "The purified model passed every check")
     return Verdict(headline, status, findings)
+
+
+def _lost_classes(report: dict, before: dict, after: dict) -> list[Finding]:
+    """A warning for each class whose held-out accuracy all but vanished."""
+    names = before.get("class_names") or []
+    acc0, acc1 = before.get("per_class_accuracy") or {}, after.get("per_class_accuracy") or {}
+    confusion = before.get("confusion") or []
+    flagged = set((report.get("defense") or {}).get("flagged") or [])
+    found = []
+    for k, name in enumerate(names):
+        a0, a1 = acc0.get(name), acc1.get(name)
+        n = sum(confusion[k]) if k < len(confusion) else 0
+        if a0 is None or a1 is None or n < CLASS_LOST_MIN_IMAGES or a0 - a1 < CLASS_LOST_DROP:
+            continue
+        why = (" ULRL re-initialised this class's output neuron and relearning did not bring "
+               "it back: the purified model rarely predicts it." if k in flagged else "")
+        found.append(Finding(
+            "warn", f"Class {class_label(report, k)} all but lost",
+            f"{pct(a0)} → {pct(a1)} of its {n} held-out images classified correctly.{why}"))
+    return found
 
 
 def _weakly_flagged(report: dict) -> list[int]:
