@@ -149,17 +149,22 @@ def _lost_classes(report: dict, before: dict, after: dict) -> list[Finding]:
     return found
 
 
-def _weakly_flagged(report: dict) -> list[int]:
-    """ULRL's flagged classes that a split unlearning vote alone put there."""
+def _found_by(defense: dict, k: int) -> list[str]:
+    """Which detectors flagged class ``k``, from a purify report's ``defense`` section."""
     from ulrl_edge.scan import found_by
 
+    return found_by({"flagged": defense.get("flagged") or [], **(defense.get("unlearn") or {})}, k)
+
+
+def _weakly_flagged(report: dict) -> list[int]:
+    """ULRL's flagged classes that a split unlearning vote alone put there."""
     defense = report.get("defense") or {}
-    flagged = defense.get("flagged") or []
-    unlearn = {"flagged": flagged, **(defense.get("unlearn") or {})}
+    unlearn = defense.get("unlearn") or {}
     votes, runs = unlearn.get("votes"), len(unlearn.get("runs") or [])
     if not votes:
         return []
-    return [k for k in flagged if votes[k] < runs and found_by(unlearn, k) == ["unlearning"]]
+    return [k for k in defense.get("flagged") or []
+            if votes[k] < runs and _found_by(defense, k) == ["unlearning"]]
 
 
 def _what_was_done(report: dict) -> Finding:
@@ -189,12 +194,9 @@ def _what_was_done(report: dict) -> Finding:
 
 def _flagged_by(defense: dict, k: int, vote: str) -> str:
     """What flagged class ``k``, in words: the unlearning vote, a probe, or both."""
-    from ulrl_edge.scan import found_by
-
-    unlearn = defense.get("unlearn")
-    if not unlearn:  # an older or partial report: the vote is all it can say
+    if not defense.get("unlearn"):  # an older or partial report: the vote is all it can say
         return vote
-    by = found_by({"flagged": defense.get("flagged") or [], **unlearn}, k)
+    by = _found_by(defense, k)
     said = [vote.strip() if name == "unlearning" and vote else f"by the {name}" for name in by]
     return ", found " + " and ".join(said) + "," if said else vote
 
