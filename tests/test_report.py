@@ -253,14 +253,15 @@ def test_purify_verdict_says_how_relearning_met_the_flagged_class():
     assert "original model's answers among the other classes" in detail
 
 
-@pytest.mark.parametrize(("unlearning", "patch", "said"), [
-    ([0], None, "class 0 (cat), found in at least 2 of 3 unlearning runs, and re-init"),
-    ([], 0, "class 0 (cat), found by the patch probe, and re-init"),
-    ([0], 0, "class 0 (cat), found in at least 2 of 3 unlearning runs and by the patch probe,"),
+@pytest.mark.parametrize(("unlearning", "patch", "runs", "said"), [
+    ([0], None, 3, "class 0 (cat), found in at least 2 of 3 unlearning runs, and re-init"),
+    ([], 0, 3, "class 0 (cat), found by the patch probe, and re-init"),
+    ([0], 0, 3, "class 0 (cat), found in at least 2 of 3 unlearning runs and by the patch probe,"),
+    ([0], None, 1, "class 0 (cat), found by unlearning, and re-init"),
 ])
-def test_what_was_done_names_what_flagged_the_class(unlearning, patch, said):
+def test_what_was_done_names_what_flagged_the_class(unlearning, patch, runs, said):
     report = _purify_report()
-    report["defense"]["config"] = {"unlearn_runs": 3, "unlearn_agreement": 2}
+    report["defense"]["config"] = {"unlearn_runs": runs, "unlearn_agreement": min(runs, 2)}
     report["defense"]["unlearn"] = {"unlearning_flagged": unlearning, "votes": [1, 0],
                                     "probe": {"flagged": None}, "patch_probe": {"flagged": patch}}
     assert said in verdict(report).findings[-1].detail

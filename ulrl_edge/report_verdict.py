@@ -197,7 +197,9 @@ def _flagged_by(defense: dict, k: int, vote: str) -> str:
     if not defense.get("unlearn"):  # an older or partial report: the vote is all it can say
         return vote
     by = _found_by(defense, k)
-    said = [vote.strip() if name == "unlearning" and vote else f"by the {name}" for name in by]
+    # One unlearning run (paper) has no vote to quote.
+    said = [(vote.strip() or "by unlearning") if name == "unlearning" else f"by the {name}"
+            for name in by]
     return ", found " + " and ".join(said) + "," if said else vote
 
 
