@@ -23,6 +23,7 @@ Event = dict[str, Any]
 _PHASE_NAMES = {
     "unlearn": "unlearning",
     "relearn": "relearning",
+    "refit": "refitting the reset rows",
     "finetune": "fine-tuning",
     "prune": "pruning",
     "recover": "recovering masks",

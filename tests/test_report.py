@@ -251,6 +251,13 @@ def test_purify_verdict_says_how_relearning_met_the_flagged_class():
     detail = verdict(report).findings[-1].detail
     assert "trained 5 epochs" in detail and "against pasted patches aimed at that class" in detail
     assert "original model's answers among the other classes" in detail
+    assert "refitted" not in detail
+    refit = {"rows": [], "epochs": 0, "lr": 0.01, "curve": [], "judged_on": "holdout"}
+    report["defense"]["relearn"]["refit"] = refit  # checked, not lost: nothing to say
+    assert "refitted" not in verdict(report).findings[-1].detail
+    report["defense"]["relearn"]["refit"] = {**refit, "rows": [0], "epochs": 20}
+    detail = verdict(report).findings[-1].detail
+    assert "then refitted that neuron alone for 20 epochs" in detail
 
 
 @pytest.mark.parametrize(("unlearning", "patch", "runs", "said"), [

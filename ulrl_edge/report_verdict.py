@@ -211,6 +211,10 @@ def _how(relearned: dict) -> str:
         parts.append(f"against {attacks[relearned['adversary']]} aimed at that class")
     if relearned.get("distill"):
         parts.append("keeping close to the original model's answers among the other classes")
+    refit = relearned.get("refit") or {}
+    if refit.get("rows"):
+        parts.append(f"then refitted that neuron alone for {refit.get('epochs')} epochs, the "
+                     "rest of the network frozen, against the same attack")
     return ", " + ", ".join(parts) if parts else ""
 
 

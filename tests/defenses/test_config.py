@@ -57,6 +57,9 @@ PAPER = {
     "patch_adversary": False,  # ours, off
     "relearn_distill": 0.0,  # ours, off
     "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
+    "refit_epochs": 0,  # ours, off
+    "refit_lr": 0.01,  # ours, unused while refit_epochs is 0
+    "refit_class_drop": 0.5,  # ours, unused while refit_epochs is 0
 }
 
 
@@ -90,6 +93,9 @@ def test_auto_resolves_from_the_sample_count():
     assert ULRLConfig.auto(relearn_adversarial=0.0).resolve(480, 10).relearn_distill == 0.0
     assert ULRLConfig.auto(relearn_distill=1.0).resolve(80, 10).relearn_distill == 1.0
     assert ULRLConfig.paper().resolve(5000, 10).relearn_distill == 0.0
+    # So does the refit of a lost class's row (it needs the adversarial term).
+    assert [auto.resolve(n, 10).refit_epochs for n in (319, 320)] == [0, 20]
+    assert ULRLConfig.auto(refit_epochs=5).resolve(80, 10).refit_epochs == 5
     assert (auto.relearn_lr, auto.relearn_lr_adversarial) == (0.005, 0.001)
     pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
     assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)

@@ -41,6 +41,7 @@ from ulrl_edge.defenses.flagged_adversary import (
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.patch_probe import PatchProbeResult, probe_patch_target
 from ulrl_edge.defenses.registry import register_defense
+from ulrl_edge.defenses.row_refit import lost_rows, refit_rows
 from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.training import (
     BatchStream,
@@ -304,12 +305,32 @@ def relearn(
         }
         curve.append(row)
         notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
-    model.eval()
     reinitialised = list(flagged) if cfg.reinit else []
+    refit = None
+    if cfg.refit_epochs and reinitialised and adversarial is not None:
+        judged = data.holdout if data.holdout is not None and len(data.holdout) else data.images
+        rows, class_acc = lost_rows(
+            model0, model, reinitialised, judged, data.spec, head.num_classes,
+            cfg.refit_class_drop,
+        )  # fmt: skip
+        refit = {
+            "judged_on": "holdout" if judged is data.holdout else "purify",
+            "class_acc": class_acc, "rows": rows, "epochs": 0, "lr": cfg.refit_lr, "curve": [],
+        }  # fmt: skip
+        if rows:
+            refit["curve"] = refit_rows(
+                model, head, rows, stream, cfg.refit_epochs, cfg.refit_lr,
+                lambda inputs, labels, _logits: adversarial(inputs, labels), progress,
+            )  # fmt: skip
+            refit["epochs"] = cfg.refit_epochs
+            with torch.no_grad():
+                refit["cos"] = {str(k): float(c) for k, c in zip(flagged, cosines().tolist(),
+                                                                 strict=True)}  # fmt: skip
+    model.eval()
     adversary = ("patch" if masks else "linf") if adversarial_on else None
     return model, {
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
-        "distill": cfg.relearn_distill if teacher is not None else 0.0,
+        "distill": cfg.relearn_distill if teacher is not None else 0.0, "refit": refit,
     }  # fmt: skip
 
 
