@@ -233,6 +233,12 @@ def relearn(
     def cosines() -> torch.Tensor:
         return nn.functional.cosine_similarity(head.rows()[flagged], w_ori, dim=1)
 
+    @torch.no_grad()
+    def cosines_by_class() -> dict[str, float]:
+        """For the record: each flagged row's cosine, by class index as a string."""
+        cos = cosines().tolist() if flagged else []
+        return {str(k): float(c) for k, c in zip(flagged, cos, strict=True)}
+
     def loss_fn(logits: torch.Tensor, labels: torch.Tensor):
         ce = nn.functional.cross_entropy(logits, labels)
         if not flagged or cfg.relearn_alpha == 0:
@@ -294,14 +300,12 @@ def relearn(
             extra_loss=extra if adversarial is not None or teacher is not None else None,
         )
         sched.step()
-        with torch.no_grad():
-            cos = cosines().tolist() if flagged else []
         row = {
             "epoch": epoch + 1,
             "loss": stats.loss,
             "acc": stats.acc,
             "lr": lr,
-            "cos": {str(k): float(c) for k, c in zip(flagged, cos, strict=True)},
+            "cos": cosines_by_class(),
         }
         curve.append(row)
         notify(progress, phase=phase, epochs=cfg.relearn_epochs, **row)
@@ -313,19 +317,17 @@ def relearn(
             model0, model, reinitialised, judged, data.spec, head.num_classes,
             cfg.refit_class_drop,
         )  # fmt: skip
+        refit_curve = refit_rows(
+            model, head, rows, stream, cfg.refit_epochs, cfg.refit_lr,
+            lambda inputs, labels, _logits: adversarial(inputs, labels), progress,
+        ) if rows else []  # fmt: skip
         refit = {
             "judged_on": "holdout" if judged is data.holdout else "purify",
-            "class_acc": class_acc, "rows": rows, "epochs": 0, "lr": cfg.refit_lr, "curve": [],
+            "class_acc": class_acc, "rows": rows, "epochs": cfg.refit_epochs if rows else 0,
+            "lr": cfg.refit_lr, "curve": refit_curve,
         }  # fmt: skip
         if rows:
-            refit["curve"] = refit_rows(
-                model, head, rows, stream, cfg.refit_epochs, cfg.refit_lr,
-                lambda inputs, labels, _logits: adversarial(inputs, labels), progress,
-            )  # fmt: skip
-            refit["epochs"] = cfg.refit_epochs
-            with torch.no_grad():
-                refit["cos"] = {str(k): float(c) for k, c in zip(flagged, cosines().tolist(),
-                                                                 strict=True)}  # fmt: skip
+            refit["cos"] = cosines_by_class()
     model.eval()
     adversary = ("patch" if masks else "linf") if adversarial_on else None
     return model, {
