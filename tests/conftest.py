@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import pytest
 import torch
+from hypothesis import settings
 from typer.testing import CliRunner
 
+from tests.fixtures.backdoor import SHARED_FOLDER_ENV
+
 torch.set_num_threads(1)  # CI has 2 cores; tests stay predictable and repeatable
+
+# Hypothesis's 200 ms deadline fails a fast property when the shared cores are busy (seen:
+# 468 ms once, 0.08 ms on the retry); properties are checked, speed is benchmarked.
+settings.register_profile("ulrl-edge", deadline=None)
+settings.load_profile("ulrl-edge")
+
+
+def pytest_configure(config):
+    """One folder of trained test models for the whole run, shared by the xdist workers
+    (they inherit the environment; see tests/fixtures/backdoor.py). Made by the main
+    process, removed when it ends."""
+    if hasattr(config, "workerinput") or os.environ.get(SHARED_FOLDER_ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="ulrl-edge-test-models-")
+    os.environ[SHARED_FOLDER_ENV] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @dataclass
@@ -43,3 +65,18 @@ def run_cli():
     Usage: ``run_cli("inspect model.onnx --json", expect_exit=0)``; a list of arguments works too.
     """
     return invoke_cli
+
+
+@pytest.fixture(scope="module")
+def remembered_probes():
+    """While a module runs, ULRL's probes answer a repeated question from memory.
+
+    Opt in per module (``pytestmark = pytest.mark.usefixtures("remembered_probes")``) where
+    tests purify or scan the same model from the same images; see
+    ``tests/fixtures/remembered_probes.py``.
+    """
+    from tests.fixtures.remembered_probes import patch_probes
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_probes(monkeypatch)
+        yield

@@ -23,6 +23,10 @@ from ulrl_edge.report import RunReport, reproduce_command, to_json, verify_repor
 from ulrl_edge.report_html import render_html, write_html
 from ulrl_edge.report_verdict import verdict
 
+# Scanning and purifying the same model repeats the probes' questions; the first answer
+# stands (tests/fixtures/remembered_probes.py).
+pytestmark = pytest.mark.usefixtures("remembered_probes")
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TRIGGER = "badnets:size=3,pos=br"
 QUICK = {"unlearn_epochs": 2, "relearn_epochs": 3, "patch_probe": False}  # detection: elsewhere

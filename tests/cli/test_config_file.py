@@ -152,10 +152,12 @@ def test_verify_reads_its_flags_from_the_file(run_cli, tmp_path, case, clean_npz
 
 
 def test_scan_runs_with_the_file_settings(run_cli, tmp_path, case, clean_npz):
+    # The probes are switched off by the file too (a boolean and an empty list; CI minutes).
     config = _write(tmp_path, "seed = 2\n[set]\nunlearn_epochs = 1\nunlearn_runs = 1\n"
-                              "unlearn_agreement = 1\n")
+                              "unlearn_agreement = 1\npatch_probe = false\nprobe_eps = []\n")
     run_cli(["scan", case.onnx_path, "--clean", clean_npz, "--config", config, "--report",
              tmp_path / "rep", "--json"])
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["seed"] == 2
     assert report["config"]["unlearn_epochs"] == 1 and report["config"]["unlearn_runs"] == 1
+    assert report["config"]["patch_probe"] is False and report["config"]["probe_eps"] == []

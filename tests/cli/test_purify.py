@@ -12,6 +12,10 @@ from tests.conftest import invoke_cli
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.onnx_io.to_onnx import WRITTEN_BACK
 
+# Scanning and purifying the same model repeats the probes' questions; the first answer
+# stands (tests/fixtures/remembered_probes.py).
+pytestmark = pytest.mark.usefixtures("remembered_probes")
+
 BADNETS = "badnets:size=3,pos=br"
 
 

@@ -21,6 +21,9 @@ from ulrl_edge.defenses.ulrl_config import (
 )
 from ulrl_edge.errors import BadInput
 
+# Purifying the same model repeats the probes' questions; the first answer stands.
+pytestmark = pytest.mark.usefixtures("remembered_probes")
+
 
 def _inputs(lab, n=200):
     x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:n]))

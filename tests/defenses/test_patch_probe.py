@@ -14,6 +14,9 @@ from ulrl_edge.defenses.patch_probe import PATCH_MIN_GAP, probe_patch_target
 from ulrl_edge.defenses.ulrl import ULRLConfig, unlearn
 from ulrl_edge.scan import found_by
 
+# Purifying the same model repeats the probes' questions; the first answer stands.
+pytestmark = pytest.mark.usefixtures("remembered_probes")
+
 BADNETS_BR = "badnets:size=3,pos=br"  # the digits model that auto's unlearning misses
 
 

@@ -118,13 +118,15 @@ def test_training_under_autocast_learns(dtype, backdoored_lab):
     assert last.loss <= first.loss + 1e-3 and last.acc >= 0.9
 
 
-def test_ulrl_under_float16_autocast_still_removes_the_backdoor(backdoored_lab):
+def test_ulrl_under_float16_autocast_removes_the_backdoor_as_float32_does(backdoored_lab):
     lab = backdoored_lab
-    acc0 = lab.acc(lab.model)
-    # float16 is emulated (slow) on the CPU: the patch probe's minute is left out here.
+    # float16 is emulated on the CPU, ~20x slower than float32: a short relearning, and no
+    # probes (the unlearning runs flag the target on this model by themselves). What is
+    # checked is that autocast changes nothing that matters.
+    cfg = ULRLConfig.auto(patch_probe=False, probe_eps=(), relearn_epochs=3)
+    full = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     with mixed_precision("cpu", torch.float16):
-        cfg = ULRLConfig.auto(patch_probe=False)
-        result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
-    assert result.details["flagged"] == [lab.target]
-    assert lab.asr(result.model) <= 0.10
-    assert acc0 - lab.acc(result.model) <= 0.03
+        half = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
+    assert half.details["flagged"] == full.details["flagged"] == [lab.target]
+    assert lab.asr(half.model) <= 0.10
+    assert abs(lab.acc(half.model) - lab.acc(full.model)) <= 0.02
