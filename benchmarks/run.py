@@ -425,6 +425,9 @@ def main(argv=None) -> int:
                             "wall_s": round(wall, 3), "peak_mib": round(mem.peak_mib, 1),
                             "n_clean": len(data.clean), "n_purify": len(purify),
                             "flagged": result.details.get("flagged"),
+                            # ULRL: the reset rows refitted after relearning ([] : none).
+                            "refit": ((result.details.get("relearn") or {}).get("refit")
+                                      or {}).get("rows"),
                             "model": info,
                         }  # fmt: skip
                         with results.open("a") as f:
