@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A class counts as all but lost when its held-out accuracy falls by this much (absolute):
+# what a reset row that never recovered looks like. The report says so, and ULRL's auto
+# refits such a row (``refit_class_drop``).
+CLASS_LOST_DROP = 0.5
+
 # 2 GiB is protobuf's hard limit for one message; larger weights must use external data.
 DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
 DEFAULT_MAX_EXTERNAL_BYTES = 8 * 1024**3

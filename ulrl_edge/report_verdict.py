@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ulrl_edge.config import CLASS_LOST_DROP
+
 # Without a gate on the ASR, an attack that still succeeds on at most this share of the
 # triggered images counts as removed (a clean 10-class model sends a few images anywhere).
 ASR_REMOVED = 0.10
-# A class counts as given up when its held-out accuracy falls by this much (absolute), from
-# at least this many held-out images of it: what a reset row that never recovered looks like.
-CLASS_LOST_DROP = 0.5
+# A class is judged given up (by CLASS_LOST_DROP) only from at least this many held-out images.
 CLASS_LOST_MIN_IMAGES = 5
 _RANK = {"bad": 3, "warn": 2, "good": 1, "info": 0}
 

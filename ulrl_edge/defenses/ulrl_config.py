@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ulrl_edge.config import CLASS_LOST_DROP
 from ulrl_edge.defenses.config_tools import apply_overrides, require
 from ulrl_edge.defenses.unlearning import AscentSettings
 
@@ -55,7 +56,6 @@ DISTILL_WEIGHT = 5.0
 # class had lost 11-12 points, it gained 3-5 there, lost as much on shirt and dress, and
 # raised ASR by 0.5-1.2 points: so it waits for a class that is all but lost.
 REFIT_EPOCHS = 20
-REFIT_CLASS_DROP = 0.5
 
 Penalty = Literal["cos", "cos2", "abs_cos", "ascent"]
 
@@ -201,7 +201,7 @@ class ULRLConfig:
     distill_classes: Literal["all", "unflagged"] = "unflagged"
     refit_epochs: int | None = 0
     refit_lr: float = 0.01
-    refit_class_drop: float = REFIT_CLASS_DROP
+    refit_class_drop: float = CLASS_LOST_DROP
 
     @classmethod
     def paper(cls, **overrides: Any) -> ULRLConfig:
