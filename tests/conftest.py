@@ -17,8 +17,9 @@ from tests.fixtures.backdoor import SHARED_FOLDER_ENV
 
 torch.set_num_threads(1)  # CI has 2 cores; tests stay predictable and repeatable
 
-# Hypothesis's 200 ms deadline fails a fast property when the shared cores are busy (seen:
-# 468 ms once, 0.08 ms on the retry); properties are checked, speed is benchmarked.
+# No deadline for any property (the one place it is set): Hypothesis's 200 ms failed a fast
+# property when the shared cores were busy (468 ms once, 0.08 ms on the retry); properties
+# are checked here, speed is benchmarked.
 settings.register_profile("ulrl-edge", deadline=None)
 settings.load_profile("ulrl-edge")
 

@@ -93,7 +93,7 @@ def _robust(result) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(score_lists, st.floats(min_value=1e-3, max_value=1e3))
 def test_scale_invariance(scores, factor):
     base = mad_outliers(scores, max_flagged=None)
@@ -103,7 +103,7 @@ def test_scale_invariance(scores, factor):
     np.testing.assert_allclose(scaled.z, base.z, rtol=1e-6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(score_lists, st.floats(min_value=-1e3, max_value=1e3))
 def test_shift_invariance(scores, shift):
     base = mad_outliers(scores, max_flagged=None)
@@ -113,7 +113,7 @@ def test_shift_invariance(scores, shift):
     np.testing.assert_allclose(shifted.z, base.z, rtol=1e-5, atol=1e-6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(score_lists)
 def test_flagged_rows_lie_above_the_median_and_past_the_threshold(scores):
     result = mad_outliers(scores, max_flagged=None)

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from tests.defenses.weights import snapshot
 from ulrl_edge.defenses.base import locate_head
 from ulrl_edge.defenses.row_refit import lost_rows, refit_rows
 from ulrl_edge.defenses.training import BatchStream
@@ -14,14 +15,10 @@ from ulrl_edge.defenses.ulrl import ULRLConfig, relearn
 from ulrl_edge.errors import BadInput
 
 
-def _state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def test_refit_moves_only_the_given_rows_and_restores_the_model(clean_lab):
     model = copy.deepcopy(clean_lab.model)
     head = locate_head(model)
-    before = _state(model)
+    before = snapshot(model)
     head_rows = head.rows().detach().clone()
     wanted = {name: p.requires_grad for name, p in model.named_parameters()}
     model.train()
@@ -32,7 +29,7 @@ def test_refit_moves_only_the_given_rows_and_restores_the_model(clean_lab):
     moved = (head.rows().detach() - head_rows).abs().sum(dim=1)
     assert moved[3] > 0 and moved[5] > 0
     assert torch.count_nonzero(moved) == 2  # every other row exactly as it was
-    after = _state(model)
+    after = snapshot(model)
     head_params = {n for n, p in model.named_parameters() if p is head.weight or p is head.bias}
     for name, value in before.items():  # the body's weights and BatchNorm statistics
         if name not in head_params:

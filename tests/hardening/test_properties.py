@@ -26,7 +26,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.dictionaries(st.sampled_from(SPEC_FIELDS), json_values, max_size=4))
 def test_spec_fields_are_normalised_or_refused_in_one_line(data):
     try:
@@ -42,7 +42,7 @@ def test_spec_fields_are_normalised_or_refused_in_one_line(data):
         assert all(isinstance(v, int) and v > 0 for v in fields["size"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.binary(max_size=200))
 def test_spec_files_of_any_bytes_never_crash(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("spec") / "spec.json"
@@ -53,7 +53,7 @@ def test_spec_files_of_any_bytes_never_crash(tmp_path_factory, content):
         assert "\n" not in str(err)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(alphabet="0123456789.,-e +naif", max_size=20))
 def test_mean_std_flags_give_one_or_three_finite_or_refuse(text):
     from ulrl_edge.cli.options import _numbers
@@ -70,7 +70,7 @@ def test_mean_std_flags_give_one_or_three_finite_or_refuse(text):
 dims = st.one_of(st.integers(-2, 300), st.sampled_from(["batch", "h", "w", ""]), st.none())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(dims, max_size=6))
 def test_resolve_spec_answers_any_input_shape(shape):
     try:
@@ -99,7 +99,7 @@ def structured_trigger_specs(draw):
     return name + (":" + ",".join(f"{k}={v}" for k, v in items) if items else "")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(structured_trigger_specs())
 def test_structured_trigger_specs_parse_or_say_why(spec):
     try:
@@ -117,7 +117,7 @@ def test_structured_trigger_specs_parse_or_say_why(spec):
 scores = st.lists(st.floats(0.0, 1e3, allow_nan=False), min_size=3, max_size=20)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(scores, st.randoms(use_true_random=False))
 def test_mad_flags_follow_a_permutation(values, rnd):
     order = list(range(len(values)))
