@@ -99,6 +99,9 @@ VARIANTS = {
     "ulrl-auto-kd5adv2": (
         "ulrl-auto", {"relearn_distill": 5.0, "relearn_adversarial": 2.0, "distill_classes": "all"}
     ),
+    # ... distilling every class on the images labelled as the flagged class (unflagged ones
+    # elsewhere): the reset class's own images carry no trigger.
+    "ulrl-auto-kdown": ("ulrl-auto", {"distill_classes": "own_images"}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **BEFORE_PATCH,

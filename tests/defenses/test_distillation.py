@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation, relearn
+from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation, _own_images_mask, relearn
 from ulrl_edge.errors import BadInput
 
 
@@ -50,6 +50,39 @@ def test_distillation_over_unflagged_classes_ignores_the_flagged_logit(clean_lab
     assert float(_distillation(teacher, x, leaning)) > 1.0
     shuffled = own[:, [0, *reversed(others)]]
     assert float(_distillation(teacher, x, shuffled, others)) > 0.1
+
+
+def test_own_images_distils_every_class_on_the_flagged_classes_images_only(clean_lab):
+    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    labels = torch.from_numpy(clean_lab.holdout.y[: len(x)])
+    flagged, others = 0, list(range(1, 10))
+    keep = _own_images_mask(labels, others, 10)
+    own = labels == flagged
+    assert bool(keep[own].all()) and not bool(keep[~own][:, flagged].any())
+    assert bool(keep[~own][:, others].all())
+    student = torch.randn(len(x), 10, generator=torch.Generator().manual_seed(0)) * 3
+    # Per image, the same divergence as the whole-softmax term (its own images) or the
+    # unflagged-only term (every other image); batch-mean over all of them.
+    n_own = int(own.sum())
+    assert 0 < n_own < len(x)
+    whole = _distillation(teacher, x[own], student[own]) * n_own
+    rest = _distillation(teacher, x[~own], student[~own], others) * (len(x) - n_own)
+    mixed = _distillation(teacher, x, student, keep)
+    assert float(mixed) == pytest.approx(float((whole + rest) / len(x)), rel=1e-5)
+    student.requires_grad_(True)
+    _distillation(teacher, x, student, keep).backward()
+    assert torch.isfinite(student.grad).all()
+    assert float(student.grad[~own][:, flagged].abs().max()) == 0.0  # no pull there
+    assert float(student.grad[own][:, flagged].abs().max()) > 0.0
+
+
+def test_relearning_with_own_images_distillation_runs_and_says_so(clean_lab):
+    lab = clean_lab
+    cfg = ULRLConfig.auto(relearn_epochs=1, relearn_distill=5.0, distill_classes="own_images")
+    _, details = relearn(
+        lab.model, lab.training_data(), cfg.resolve(len(lab.purify.y), 10), flagged=[3]
+    )
+    assert details["distill"] == 5.0
 
 
 def test_distillation_weight_must_not_be_negative():

@@ -276,13 +276,16 @@ def relearn(
             return cfg.relearn_adversarial * ce
 
     taught = None  # every class
-    if cfg.distill_classes == "unflagged" and flagged:
+    if cfg.distill_classes in ("unflagged", "own_images") and flagged:
         taught = [k for k in range(head.num_classes) if k not in flagged]
 
     def extra(inputs: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         term = adversarial(inputs, labels) if adversarial is not None else logits.new_zeros(())
         if teacher is not None:
-            term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits, taught)
+            classes = taught
+            if cfg.distill_classes == "own_images" and taught is not None:
+                classes = _own_images_mask(labels, taught, logits.shape[1])
+            term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits, classes)
         return term
 
     curve = []
@@ -349,28 +352,50 @@ def _adversarial_cross_entropy(
     return nn.functional.cross_entropy(logits, labels)
 
 
+def _own_images_mask(labels: torch.Tensor, taught: list[int], num_classes: int) -> torch.Tensor:
+    """[batch, classes] mask of the logits distilled: the ``taught`` classes on every image,
+    every class on the images labelled as one of the others (the flagged classes)."""
+    keep = torch.zeros(len(labels), num_classes, dtype=torch.bool, device=labels.device)
+    keep[:, taught] = True
+    flagged_own = ~keep[torch.arange(len(labels), device=labels.device), labels]
+    keep[flagged_own] = True
+    return keep
+
+
 def _distillation(
     teacher: nn.Module,
     inputs: torch.Tensor,
     logits: torch.Tensor,
-    classes: list[int] | None = None,
+    classes: list[int] | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """KL divergence from the teacher's softened predictions on ``inputs`` to ``logits``'s,
     scaled by T² so that its gradients keep their size whatever the temperature.
 
     Args:
-        classes: Compare only these classes' logits (softmax over them); None: all.
+        classes: Compare only these classes' logits (softmax over them); a [batch,
+            classes] boolean mask: per image, only its True logits; None: all.
     """
     t = DISTILL_TEMPERATURE
     with torch.no_grad():
         teacher_logits = teacher(inputs).float()
     student_logits = logits.float()
+    if isinstance(classes, torch.Tensor):
+        return _masked_kl(teacher_logits / t, student_logits / t, classes) * t * t
     if classes is not None:
         teacher_logits, student_logits = teacher_logits[:, classes], student_logits[:, classes]
     target = nn.functional.log_softmax(teacher_logits / t, dim=-1)
     student = nn.functional.log_softmax(student_logits / t, dim=-1)
     kl = nn.functional.kl_div(student, target, reduction="batchmean", log_target=True)
     return kl * t * t
+
+
+def _masked_kl(teacher: torch.Tensor, student: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Batch-mean KL divergence over each row's kept logits (softmax over those alone)."""
+    floor = torch.finfo(student.dtype).min / 4  # exp() of it is 0; no inf to make NaNs
+    target = nn.functional.log_softmax(teacher.masked_fill(~keep, floor), dim=-1)
+    student = nn.functional.log_softmax(student.masked_fill(~keep, floor), dim=-1)
+    each = (target.exp() * (target - student)).masked_fill(~keep, 0.0)
+    return each.sum() / len(keep)
 
 
 def _bank(model: nn.Module, data: TrainingData, cfg: ULRLConfig, target: int) -> torch.Tensor:

@@ -141,8 +141,11 @@ class ULRLConfig:
             flagged. None: :data:`DISTILL_WEIGHT` when the adversarial term runs, else 0.
         distill_classes: ``unflagged``: the term compares only the unflagged classes' logits
             (softmax over them), so the original's leaning towards a flagged class, which
-            is where the backdoor shows on clean images, is not taught back; ``all``: every
-            class (what the first measured variants did).
+            is where the backdoor shows on clean images, is not taught back; ``own_images``:
+            the same, except on images labelled as a flagged class, where every class is
+            compared (those carry no trigger, and the original's confidence in their own
+            class is what the reset row loses); ``all``: every class (what the first
+            measured variants did).
         refit_epochs: After relearning, epochs that train the re-initialised rows alone
             (weights and biases; every other weight and the BatchNorm statistics frozen) on
             cross-entropy plus the adversarial term (see ``row_refit``; 0: off, the
@@ -198,7 +201,7 @@ class ULRLConfig:
     patch_probe: bool = False
     patch_adversary: bool = False
     relearn_distill: float | None = 0.0
-    distill_classes: Literal["all", "unflagged"] = "unflagged"
+    distill_classes: Literal["all", "unflagged", "own_images"] = "unflagged"
     refit_epochs: int | None = 0
     refit_lr: float = 0.01
     refit_class_drop: float = CLASS_LOST_DROP
@@ -290,8 +293,8 @@ class ULRLConfig:
                 "relearn_distill must be >= 0",
             ),
             (
-                self.distill_classes in ("all", "unflagged"),
-                "distill_classes must be 'all' or 'unflagged'",
+                self.distill_classes in ("all", "unflagged", "own_images"),
+                "distill_classes must be 'all', 'unflagged' or 'own_images'",
             ),
             (self.refit_epochs is None or self.refit_epochs >= 0, "refit_epochs must be >= 0"),
             (self.refit_lr > 0, "refit_lr must be > 0"),
