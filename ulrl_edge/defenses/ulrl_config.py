@@ -144,7 +144,10 @@ class ULRLConfig:
             is where the backdoor shows on clean images, is not taught back; ``own_images``:
             the same, except on images labelled as a flagged class, where every class is
             compared (those carry no trigger, and the original's confidence in their own
-            class is what the reset row loses); ``all``: every class (what the first
+            class is what the reset row loses; measured on two 54,000-image Fashion-MNIST
+            models against ``unflagged``: ACC 0.887 / 0.876 against 0.884 / 0.875, ASR 0.7%
+            / 4.7% against 0.4% / 2.4%: the reset class came back, at the cost of the class
+            it is confused with, so it stays opt-in); ``all``: every class (what the first
             measured variants did).
         refit_epochs: After relearning, epochs that train the re-initialised rows alone
             (weights and biases; every other weight and the BatchNorm statistics frozen) on
