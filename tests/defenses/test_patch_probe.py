@@ -7,14 +7,16 @@ import pytest
 import torch
 
 from tests.defenses.conftest import make_lab
+from tests.fixtures.remembered_probes import probe_patch_target
 from ulrl_edge.data import PreprocessSpec
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.flagged_adversary import patch_mask, patch_towards_class
-from ulrl_edge.defenses.patch_probe import PATCH_MIN_GAP, probe_patch_target
+from ulrl_edge.defenses.patch_probe import PATCH_MIN_GAP
 from ulrl_edge.defenses.ulrl import ULRLConfig, unlearn
 from ulrl_edge.scan import found_by
 
-# Purifying the same model repeats the probes' questions; the first answer stands.
+# Purifying the same model repeats the probes' questions; the first answer stands (the
+# tests' own probe calls included: the probe runs once per model and images).
 pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 BADNETS_BR = "badnets:size=3,pos=br"  # the digits model that auto's unlearning misses

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.defenses.conftest import TRIGGER, make_lab
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.ulrl import ULRLConfig
+from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_WEIGHT, DISTILL_WEIGHT
+
+# The clean model's probes are also asked by test_patch_probe; the first answer stands.
+pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 
-def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy(backdoored_lab):
-    lab = backdoored_lab
+def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy():
+    # 40 images per class: over auto's threshold for the adversarial and distillation terms,
+    # the path a few hundred images of ten classes take (30 per class: the CLI tests).
+    lab = make_lab(TRIGGER, seed=1, n_purify=400)
     acc0, asr0 = lab.acc(lab.model), lab.asr(lab.model)
     assert asr0 >= 0.9, "the fixture must really be backdoored"
     result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
+    assert result.details["config"]["relearn_adversarial"] == ADVERSARIAL_WEIGHT
+    assert result.details["relearn"]["distill"] == DISTILL_WEIGHT
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert acc0 - lab.acc(result.model) <= 0.03
