@@ -20,6 +20,7 @@ BADNETS = "badnets:size=3,pos=br"
 TINY = [
     "--set", "unlearn_epochs=1", "--set", "relearn_epochs=1",
     "--set", "unlearn_runs=1", "--set", "unlearn_agreement=1", "--set", "patch_probe=false",
+    "--set", "probe_eps=",
 ]
 COMMANDS = ("inspect", "roundtrip", "verify", "scan", "purify", "export", "demo")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.data import ImageSet, PreprocessSpec, parse_trigger
@@ -36,6 +37,11 @@ class Lab:
 
     def asr(self, model) -> float:
         return float(np.mean(predict(model, self.triggered, self.spec) == self.target))
+
+    def holdout_tensors(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` held-out images (None: all) as model input, and their labels."""
+        x = torch.from_numpy(np.ascontiguousarray(self.holdout.x[:n]))
+        return self.spec.to_model_input_torch(x), torch.from_numpy(self.holdout.y[:n])
 
 
 def make_lab(trigger_spec: str | None, seed: int = 0, n_purify: int = 300) -> Lab:

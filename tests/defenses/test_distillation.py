@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -10,13 +9,8 @@ from ulrl_edge.defenses.ulrl import ULRLConfig, _distillation, _own_images_mask,
 from ulrl_edge.errors import BadInput
 
 
-def _inputs(lab, n=64):
-    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:n]))
-    return lab.spec.to_model_input_torch(x)
-
-
 def test_distillation_is_zero_on_the_teachers_own_answers_and_positive_elsewhere(clean_lab):
-    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    teacher, x = clean_lab.model.eval(), clean_lab.holdout_tensors(64)[0]
     with torch.no_grad():
         own = teacher(x)
     assert float(_distillation(teacher, x, own)) == pytest.approx(0.0, abs=1e-6)
@@ -24,7 +18,7 @@ def test_distillation_is_zero_on_the_teachers_own_answers_and_positive_elsewhere
 
 
 def test_distillation_pulls_logits_towards_the_teachers(clean_lab):
-    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    teacher, x = clean_lab.model.eval(), clean_lab.holdout_tensors(64)[0]
     logits = torch.zeros(len(x), 10, requires_grad=True)
     before = float(_distillation(teacher, x, logits))
     opt = torch.optim.SGD([logits], lr=float(len(x)))  # batchmean: per-image rate 1
@@ -40,7 +34,7 @@ def test_distillation_pulls_logits_towards_the_teachers(clean_lab):
 
 
 def test_distillation_over_unflagged_classes_ignores_the_flagged_logit(clean_lab):
-    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
+    teacher, x = clean_lab.model.eval(), clean_lab.holdout_tensors(64)[0]
     with torch.no_grad():
         own = teacher(x)
     leaning = own.clone()
@@ -53,8 +47,7 @@ def test_distillation_over_unflagged_classes_ignores_the_flagged_logit(clean_lab
 
 
 def test_own_images_distils_every_class_on_the_flagged_classes_images_only(clean_lab):
-    teacher, x = clean_lab.model.eval(), _inputs(clean_lab)
-    labels = torch.from_numpy(clean_lab.holdout.y[: len(x)])
+    (x, labels), teacher = clean_lab.holdout_tensors(64), clean_lab.model.eval()
     flagged, others = 0, list(range(1, 10))
     keep = _own_images_mask(labels, others, 10)
     own = labels == flagged
@@ -98,7 +91,7 @@ def test_distillation_classes_must_be_known():
 def test_relearning_with_distillation_leaves_the_original_alone_and_agrees_with_it(clean_lab):
     lab = clean_lab
     before = [p.detach().clone() for p in lab.model.parameters()]
-    x = _inputs(lab, len(lab.holdout.y))
+    x = lab.holdout_tensors()[0]
     with torch.no_grad():
         original = lab.model.eval()(x).argmax(1)
     others = original != 3  # row 3 is reset: judge agreement on the classes distilled

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -20,11 +19,6 @@ from ulrl_edge.errors import BadInput
 pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 
-def _inputs(lab, n=200):
-    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:n]))
-    return lab.spec.to_model_input_torch(x), torch.from_numpy(lab.holdout.y[:n])
-
-
 def _hits(model, x, target):
     with torch.no_grad():
         return float((model.eval()(x).argmax(1) == target).float().mean())
@@ -32,7 +26,7 @@ def _hits(model, x, target):
 
 def test_the_perturbation_pushes_images_to_the_target_within_its_bound(clean_lab):
     lab, target = clean_lab, 3
-    x, y = _inputs(lab)
+    x, y = lab.holdout_tensors(200)
     eps = model_space_eps(0.3, lab.spec)
     delta = towards_class(lab.model, x, y, target, eps, 10, torch.Generator().manual_seed(0))
     assert delta.shape == (1, *x.shape[1:])  # one perturbation for the whole batch
@@ -45,7 +39,7 @@ def test_the_perturbation_pushes_images_to_the_target_within_its_bound(clean_lab
 
 def test_crafting_leaves_the_model_mode_and_batchnorm_statistics_alone(clean_lab):
     model = clean_lab.model
-    x, y = _inputs(clean_lab, 64)
+    x, y = clean_lab.holdout_tensors(64)
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
     try:
@@ -114,7 +108,7 @@ def test_bad_adversarial_settings_are_refused(field, value):
 
 def test_chunked_gradients_give_the_same_perturbation(clean_lab):
     # The probe takes gradients in chunks on a GPU; the direction must not depend on it.
-    x, y = _inputs(clean_lab, 150)
+    x, y = clean_lab.holdout_tensors(150)
     args = (clean_lab.model, x, y, 3, model_space_eps(0.1, clean_lab.spec), 5)
     whole = towards_class(*args, torch.Generator().manual_seed(0))
     parts = towards_class(*args, torch.Generator().manual_seed(0), chunk=32)
@@ -123,7 +117,7 @@ def test_chunked_gradients_give_the_same_perturbation(clean_lab):
 
 def test_a_bank_holds_distinct_perturbations_that_each_reach_the_target(clean_lab):
     lab, target = clean_lab, 3
-    x, y = _inputs(lab)
+    x, y = lab.holdout_tensors(200)
     eps = model_space_eps(0.3, lab.spec)
     bank = perturbation_bank(lab.model, x, y, target, eps, 10, 4, torch.Generator().manual_seed(0))
     assert bank.shape == (4, *x.shape[1:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -78,10 +77,10 @@ def test_a_patch_mask_covers_its_square_in_the_models_layout(layout):
 
 def test_a_crafted_patch_at_the_trigger_place_reaches_the_target(patched_lab):
     lab = patched_lab
-    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x))
-    inputs, labels = lab.spec.to_model_input_torch(x), torch.from_numpy(lab.holdout.y)
-    h, w = x.shape[1:3]
-    mask = patch_mask(lab.spec, tuple(x.shape[1:]), (h - 3, w - 3), 3, torch.device("cpu"))
+    inputs, labels = lab.holdout_tensors()
+    shape = lab.holdout.x.shape[1:]
+    h, w = shape[:2]
+    mask = patch_mask(lab.spec, tuple(shape), (h - 3, w - 3), 3, torch.device("cpu"))
     patch = patch_towards_class(
         lab.model, inputs, labels, lab.target, mask, lab.spec, 5, torch.Generator().manual_seed(0)
     )
@@ -97,9 +96,8 @@ def test_a_crafted_patch_at_the_trigger_place_reaches_the_target(patched_lab):
 def test_chunked_gradients_give_the_same_patch(patched_lab):
     # The probe crafts in chunks on a GPU (memory); the patch must not depend on it.
     lab = patched_lab
-    x = torch.from_numpy(np.ascontiguousarray(lab.holdout.x[:150]))
-    inputs, labels = lab.spec.to_model_input_torch(x), torch.from_numpy(lab.holdout.y[:150])
-    mask = patch_mask(lab.spec, tuple(x.shape[1:]), (0, 0), 3, torch.device("cpu"))
+    inputs, labels = lab.holdout_tensors(150)
+    mask = patch_mask(lab.spec, tuple(lab.holdout.x.shape[1:]), (0, 0), 3, torch.device("cpu"))
     args = (lab.model, inputs, labels, lab.target, mask, lab.spec, 5)
     whole = patch_towards_class(*args, torch.Generator().manual_seed(0), 0.1)
     parts = patch_towards_class(*args, torch.Generator().manual_seed(0), 0.1, chunk=32)

@@ -15,10 +15,8 @@ import time
 import pytest
 
 from tests.hardening import corpus
-from tests.hardening.checks import assert_one_line_error, snapshot
+from tests.hardening.checks import NO_PROBES, TINY, assert_one_line_error, snapshot
 
-# Tiny runs check input handling; the patch probe (detection) is tested elsewhere.
-TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
 NO_SPACE = r"cannot write the output \(No space left on device\); nothing was written"
 LAUNCH = "from ulrl_edge.cli.main import app; app(prog_name='ulrl-edge')"
 
@@ -51,6 +49,7 @@ def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
         "unlearn_epochs=1",
         "--set",
         "relearn_epochs=100000",
+        *NO_PROBES,  # the signal must land in relearning; no need to wait for the probes
     ]
     proc = subprocess.Popen(
         argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=folder,

@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 from tests.hardening import corpus
-from tests.hardening.checks import run_refused
-
-# Tiny runs check input handling; the patch probe (detection) is tested elsewhere.
-TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
+from tests.hardening.checks import TINY, run_refused
 
 
 @pytest.mark.parametrize("case", corpus.IMAGE_CASES, ids=lambda c: c.name)

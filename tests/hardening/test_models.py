@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.hardening import corpus
-from tests.hardening.checks import run_refused, snapshot
+from tests.hardening.checks import TINY, run_refused, snapshot
 
-# Tiny runs check input handling; the patch probe (detection) is tested elsewhere.
-TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
 FILE_LEVEL = [c for c in corpus.MODEL_CASES if c.code == 3]
 # onnxruntime runs If and Loop, so `verify` measures these models; only the import refuses.
 RUNS_IN_ONNXRUNTIME = {"control_if", "control_loop"}

@@ -7,10 +7,7 @@ import os
 import pytest
 
 from tests.hardening import corpus
-from tests.hardening.checks import run_refused
-
-# Tiny runs check input handling; the patch probe (detection) is tested elsewhere.
-TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
+from tests.hardening.checks import TINY, run_refused
 
 
 @pytest.fixture

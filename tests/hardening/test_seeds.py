@@ -7,8 +7,9 @@ import json
 import onnx
 
 from tests.hardening import corpus
+from tests.hardening.checks import NO_PROBES
 
-TINY = ["--set", "relearn_epochs=2", "--set", "unlearn_epochs=1", "--set", "patch_probe=false"]
+TINY = ["--set", "relearn_epochs=2", "--set", "unlearn_epochs=1", *NO_PROBES]
 
 
 def test_each_seed_is_recorded_with_its_results(run_cli, tmp_path):
