@@ -39,14 +39,16 @@ def pytest_configure(config):
 # the rest: with --dist loadfile a file stays on one worker, and one of these started last
 # would keep a core busy long after the other had finished.
 SLOWEST_FILES = (
-    "tests/defenses/test_flagged_adversary.py",
     "tests/defenses/test_patch_probe.py",
-    "tests/defenses/test_ulrl_end_to_end.py",
     "tests/cli/test_purify.py",
+    "tests/defenses/test_ulrl_end_to_end.py",
+    "tests/defenses/test_flagged_adversary.py",
+    "tests/defenses/test_sau.py",
     "tests/defenses/test_anp.py",
     "tests/defenses/test_determinism.py",
-    "tests/defenses/test_sau.py",
     "tests/hardening/test_faults.py",
+    "tests/defenses/test_precision.py",
+    "tests/cli/test_ux.py",
 )
 
 
