@@ -25,9 +25,9 @@ settings.load_profile("ulrl-edge")
 
 
 def pytest_configure(config):
-    """One folder of trained test models for the whole run, shared by the xdist workers
-    (they inherit the environment; see tests/fixtures/shared_folder.py). Made by the main
-    process, removed when it ends."""
+    """One folder for the whole run's trained test models and probe answers, shared by the
+    xdist workers (they inherit the environment; see tests/fixtures/shared_folder.py). Made
+    by the main process, removed when it ends."""
     if hasattr(config, "workerinput") or os.environ.get(SHARED_FOLDER_ENV):
         return
     folder = tempfile.mkdtemp(prefix="ulrl-edge-test-models-")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy():
     # 40 images per class: over auto's threshold for the adversarial and distillation terms,
-    # the path a few hundred images of ten classes take (30 per class: the CLI tests).
+    # the path a few hundred images of ten classes take (24 per class: the CLI tests).
     lab = make_lab(TRIGGER, seed=1, n_purify=400)
     acc0, asr0 = lab.acc(lab.model), lab.asr(lab.model)
     assert asr0 >= 0.9, "the fixture must really be backdoored"

@@ -9,12 +9,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-# Hashing the sparse 2 GiB model would take seconds; past this size, size + mtime stand in.
 # Tiny purifications: these tests check input handling; detection (unlearning, the probes)
 # and full-length runs are tested in tests/defenses.
 NO_PROBES = ["--set", "patch_probe=false", "--set", "probe_eps="]
 TINY = ["--set", "relearn_epochs=1", "--set", "unlearn_epochs=1", *NO_PROBES]
 
+# Hashing the sparse 2 GiB model would take seconds; past this size, size + mtime stand in.
 _HASH_LIMIT = 16 * 1024**2
 # The process may grow this much while one case runs (its peak RSS only ever rises).
 MAX_RSS_GROWTH_MB = 256
