@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import invoke_cli
 from tests.fixtures.backdoor import cached_case
+from ulrl_edge.data import ImageSet, stratified_split
+from ulrl_edge.defenses.patch_probe import PATCH_MIN_GAP
 from ulrl_edge.onnx_io.to_onnx import WRITTEN_BACK
 
 # Scanning and purifying the same model repeats the probes' questions; the first answer
@@ -109,10 +111,22 @@ def test_auto_keeps_accuracy_on_digits_seed0(seed0_purified):
     assert summary["before"]["accuracy"] - summary["after"]["accuracy"] <= 0.03
 
 
-def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):
-    # One scan: its JSON, and --fail-on-suspicious's exit code for what that JSON says.
+def _purify_part(path, clean_npz):
+    """The images purify trains on from ``clean_npz`` (its default 20% verify split, seed 0),
+    saved as their own npz: scanning them asks the probes what purifying asked."""
+    saved = np.load(clean_npz)
+    images = ImageSet(saved["x"].astype(np.float32) / 255, saved["y"].astype(np.int64))
+    part, _ = stratified_split(images, verify_fraction=0.2, seed=0)
+    np.savez(path, x=np.round(part.x * 255).astype(np.uint8), y=part.y)
+    return path
+
+
+def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, seed0_purified, tmp_path):
+    # One scan: its JSON, and --fail-on-suspicious's exit code for what that JSON says. It
+    # scans the images seed0_purified purified on, so the probes answer from memory.
+    clean = _purify_part(tmp_path / "purify_part.npz", seed0_purified.clean_npz)
     scanned = run_cli(
-        ["scan", badnets_case.onnx_path, "--clean", clean_npz, "--json", "--fail-on-suspicious",
+        ["scan", badnets_case.onnx_path, "--clean", clean, "--json", "--fail-on-suspicious",
          "--no-amp"],  # float32 everywhere: the CPU result, whatever --amp says
         expect_exit=None,
     )
@@ -136,12 +150,16 @@ def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, clean_npz):
 def test_scan_names_the_target_and_how_many_runs_agree(run_cli, tmp_path):
     case = cached_case("blend:alpha=0.2,seed=0")  # a model auto's unlearning does catch
     clean = _write_npz(tmp_path / "clean.npz", case.data["clean_train"], n=300)
-    found = json.loads(run_cli(["scan", case.onnx_path, "--clean", clean, "--json"]).stdout)
-    first = found["suspicious"][0]
+    # One scan: its text on stdout, its numbers in the report (--json is tested above).
+    text = run_cli(["scan", case.onnx_path, "--clean", clean, "--report", tmp_path / "rep"]).stdout
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    first = report["metrics"]["suspicious"][0]
     assert first["class"] == 0 and "unlearning" in first["found_by"]
     assert first["runs"] == 3 and first["runs_agreeing"] in (2, 3)
-    text = run_cli(["scan", case.onnx_path, "--clean", clean]).stdout
     assert f"unlearning ({first['runs_agreeing']} of 3 runs)" in text
+    # A blend is no patch: the patch probe stays quiet (its other checks: test_patch_probe).
+    patch = report["defense"]["patch_probe"]
+    assert patch["flagged"] is None and max(patch["gap"]) < PATCH_MIN_GAP / 2
 
 
 def test_output_equal_to_input_is_refused(run_cli, tmp_path, badnets_case, clean_npz):

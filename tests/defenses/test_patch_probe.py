@@ -44,9 +44,9 @@ def test_patch_probe_finds_the_patch_trigger_unlearning_misses(patched_lab):
     assert "patch probe" in found_by(found, lab.target)
 
 
-@pytest.mark.parametrize("trigger", [None, "blend:alpha=0.2,seed=0"])
-def test_patch_probe_is_quiet_without_a_patch_trigger(trigger):
-    lab = make_lab(trigger, seed=0)
+def test_patch_probe_is_quiet_on_a_clean_model(clean_lab):
+    # On a blended backdoor (no patch) too: checked on the CLI's scan (tests/cli/test_purify).
+    lab = clean_lab
     result = probe_patch_target(lab.model, lab.training_data())
     assert result.flagged is None
     assert max(result.gap) < PATCH_MIN_GAP / 2
