@@ -62,5 +62,13 @@ def backdoored_lab() -> Lab:
 
 
 @pytest.fixture(scope="session")
+def adversarial_lab() -> Lab:
+    """The backdoored model with 40 purify images per class: over auto's threshold for the
+    adversarial and distillation terms (the path a few hundred images of ten classes take),
+    so auto's probes answer once for every test that relearns against the flagged class."""
+    return make_lab(TRIGGER, seed=1, n_purify=400)
+
+
+@pytest.fixture(scope="session")
 def clean_lab() -> Lab:
     return make_lab(None, seed=0)

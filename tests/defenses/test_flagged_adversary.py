@@ -15,7 +15,8 @@ from ulrl_edge.defenses.ulrl import ULRLConfig, _adversarial_cross_entropy
 from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_RELEARN_LR
 from ulrl_edge.errors import BadInput
 
-# Purifying the same model repeats the probes' questions; the first answer stands.
+# Purifying the same model from the same images repeats the probes' questions (the
+# end-to-end test's too: adversarial_lab); the first answer stands.
 pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 
@@ -66,8 +67,8 @@ SHORT = {"relearn_epochs": 15}
 
 
 @pytest.mark.parametrize("loss", ["all", "fooled"])
-def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(backdoored_lab, loss):
-    lab = backdoored_lab
+def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(adversarial_lab, loss):
+    lab = adversarial_lab
     cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_loss=loss, **SHORT)
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert result.details["flagged"] == [lab.target]
@@ -130,8 +131,8 @@ def test_a_bank_holds_distinct_perturbations_that_each_reach_the_target(clean_la
     assert torch.equal(bank, again)
 
 
-def test_relearning_from_a_bank_removes_the_backdoor(backdoored_lab):
-    lab = backdoored_lab
+def test_relearning_from_a_bank_removes_the_backdoor(adversarial_lab):
+    lab = adversarial_lab
     cfg = ULRLConfig.auto(relearn_adversarial=1.0, adversarial_bank=4, adversarial_steps=10,
                           **SHORT)
     result = get_defense("ulrl")(lab.model, lab.training_data(), cfg)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.defenses.conftest import TRIGGER, make_lab
 from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.ulrl import ULRLConfig
 from ulrl_edge.defenses.ulrl_config import ADVERSARIAL_WEIGHT, DISTILL_WEIGHT
 
-# The clean model's probes are also asked by test_patch_probe; the first answer stands.
+# The probes' questions are also asked by test_patch_probe (the clean model) and by
+# test_flagged_adversary (adversarial_lab); the first answer stands.
 pytestmark = pytest.mark.usefixtures("remembered_probes")
 
 
-def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy():
-    # 40 images per class: over auto's threshold for the adversarial and distillation terms,
-    # the path a few hundred images of ten classes take (24 per class: the CLI tests).
-    lab = make_lab(TRIGGER, seed=1, n_purify=400)
+def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy(adversarial_lab):
+    # Auto's own adversarial and distillation terms run (24 images per class: the CLI tests).
+    lab = adversarial_lab
     acc0, asr0 = lab.acc(lab.model), lab.asr(lab.model)
     assert asr0 >= 0.9, "the fixture must really be backdoored"
     result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
