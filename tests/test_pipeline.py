@@ -7,7 +7,8 @@ import numpy as np
 from tests.fixtures.backdoor import cached_case
 from ulrl_edge.pipeline import DataOptions, purify
 
-QUICK = {"unlearn_epochs": 2, "relearn_epochs": 2, "patch_probe": False}  # detection: elsewhere
+# Detection (both probes) is tested elsewhere; here only what purify() records and repeats.
+QUICK = {"unlearn_epochs": 2, "relearn_epochs": 2, "patch_probe": False, "probe_eps": ()}
 
 
 def _clean_npz(tmp_path):
