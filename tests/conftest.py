@@ -37,14 +37,16 @@ def pytest_configure(config):
 
 # The slowest test files, slowest first (CI's two cores, pytest --junitxml), queued before
 # the rest: with --dist loadfile a file stays on one worker, and one of these started last
-# would keep a core busy long after the other had finished.
+# would keep a core busy long after the other had finished. test_flagged_adversary asks the
+# end-to-end test's probes (adversarial_lab); xdist hands each worker two files at the start,
+# so queued fourth it ran beside that test and its worker sat waiting for the answers.
 SLOWEST_FILES = (
     "tests/defenses/test_patch_probe.py",
     "tests/cli/test_purify.py",
     "tests/defenses/test_ulrl_end_to_end.py",
-    "tests/defenses/test_flagged_adversary.py",
     "tests/defenses/test_sau.py",
     "tests/defenses/test_anp.py",
+    "tests/defenses/test_flagged_adversary.py",
     "tests/defenses/test_determinism.py",
     "tests/hardening/test_faults.py",
     "tests/defenses/test_precision.py",
