@@ -11,9 +11,10 @@ import pytest
 
 from tests.conftest import invoke_cli
 from tests.fixtures.backdoor import cached_case
-from ulrl_edge.data import ImageSet, stratified_split
+from ulrl_edge import stages
 from ulrl_edge.defenses.patch_probe import PATCH_MIN_GAP
 from ulrl_edge.onnx_io.to_onnx import WRITTEN_BACK
+from ulrl_edge.pipeline import DataOptions
 
 # Scanning and purifying the same model repeats the probes' questions; the first answer
 # stands (tests/fixtures/remembered_probes.py).
@@ -111,12 +112,12 @@ def test_auto_keeps_accuracy_on_digits_seed0(seed0_purified):
     assert summary["before"]["accuracy"] - summary["after"]["accuracy"] <= 0.03
 
 
-def _purify_part(path, clean_npz):
-    """The images purify trains on from ``clean_npz`` (its default 20% verify split, seed 0),
-    saved as their own npz: scanning them asks the probes what purifying asked."""
-    saved = np.load(clean_npz)
-    images = ImageSet(saved["x"].astype(np.float32) / 255, saved["y"].astype(np.int64))
-    part, _ = stratified_split(images, verify_fraction=0.2, seed=0)
+def _purify_part(path, model_path, clean_npz):
+    """The images purify trains on from ``clean_npz`` (loaded and split as purify does, by
+    default, seed 0), saved as their own npz: scanning them asks what purifying asked."""
+    data = DataOptions(clean_npz)
+    _, _, images = stages.load_inputs(model_path, data)
+    part, _ = stages.split(images, data.verify_fraction, seed=0)
     np.savez(path, x=np.round(part.x * 255).astype(np.uint8), y=part.y)
     return path
 
@@ -124,7 +125,8 @@ def _purify_part(path, clean_npz):
 def test_scan_reports_the_mad_rule_it_applied(run_cli, badnets_case, seed0_purified, tmp_path):
     # One scan: its JSON, and --fail-on-suspicious's exit code for what that JSON says. It
     # scans the images seed0_purified purified on, so the probes answer from memory.
-    clean = _purify_part(tmp_path / "purify_part.npz", seed0_purified.clean_npz)
+    clean = _purify_part(tmp_path / "purify_part.npz", badnets_case.onnx_path,
+                         seed0_purified.clean_npz)
     scanned = run_cli(
         ["scan", badnets_case.onnx_path, "--clean", clean, "--json", "--fail-on-suspicious",
          "--no-amp"],  # float32 everywhere: the CPU result, whatever --amp says
