@@ -256,6 +256,9 @@ def test_purify_verdict_says_how_relearning_met_the_flagged_class():
     assert "trained 5 epochs" in detail and "against pasted patches aimed at that class" in detail
     assert "original model's answers among the other classes" in detail
     assert "refitted" not in detail
+    report["defense"]["relearn"].update(adversary="linf", bank=4)
+    assert ("against small perturbations (a bank of 4 crafted once) aimed at that class"
+            in verdict(report).findings[-1].detail)
     refit = {"rows": [], "epochs": 0, "lr": 0.01, "curve": [], "judged_on": "holdout"}
     report["defense"]["relearn"]["refit"] = refit  # checked, not lost: nothing to say
     assert "refitted" not in verdict(report).findings[-1].detail

@@ -208,7 +208,8 @@ def _how(relearned: dict) -> str:
     attacks = {"patch": "pasted patches", "linf": "small perturbations"}
     parts = []
     if relearned.get("adversary") in attacks:
-        parts.append(f"against {attacks[relearned['adversary']]} aimed at that class")
+        bank = f" (a bank of {relearned['bank']} crafted once)" if relearned.get("bank") else ""
+        parts.append(f"against {attacks[relearned['adversary']]}{bank} aimed at that class")
     if relearned.get("distill"):
         parts.append("keeping close to the original model's answers among the other classes")
     refit = relearned.get("refit") or {}

@@ -211,8 +211,13 @@ def relearn(
         w_ori = direction.to(w_ori)[flagged]
     gen = torch.Generator().manual_seed(cfg.seed)
     adversarial_on = bool(flagged) and cfg.relearn_adversarial > 0
+    masks = []
+    if adversarial_on and cfg.patch_adversary and patch_sites:
+        shape = data.images.x.shape[1:]
+        device = model_device(model)
+        masks = [patch_mask(data.spec, shape, (r, c), side, device) for r, c, side in patch_sites]
     bank = None
-    if adversarial_on and cfg.adversarial_bank > 0:
+    if adversarial_on and not masks and cfg.adversarial_bank > 0:
         bank = _bank(model, data, cfg, flagged[0])  # on the backdoored weights, before reset
     if cfg.reinit and flagged:
         head.reinit_rows(flagged, torch.Generator().manual_seed(cfg.seed + 7919))
@@ -247,11 +252,6 @@ def relearn(
         return total, total
 
     adversarial = None
-    masks = []
-    if adversarial_on and cfg.patch_adversary and patch_sites:
-        shape = data.images.x.shape[1:]
-        device = model_device(model)
-        masks = [patch_mask(data.spec, shape, (r, c), side, device) for r, c, side in patch_sites]
     if adversarial_on:
         eps = model_space_eps(cfg.adversarial_eps, data.spec)
         adv_gen = torch.Generator().manual_seed(cfg.seed + 104729)
@@ -335,6 +335,7 @@ def relearn(
     adversary = ("patch" if masks else "linf") if adversarial_on else None
     return model, {
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
+        "bank": 0 if bank is None else len(bank),
         "distill": cfg.relearn_distill if teacher is not None else 0.0, "refit": refit,
     }  # fmt: skip
 

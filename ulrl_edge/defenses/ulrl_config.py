@@ -121,7 +121,9 @@ class ULRLConfig:
             them, divided by the batch size), leaving the others' clean decisions alone.
         adversarial_bank: 0: craft a new perturbation for every relearning batch against the
             model being relearned; N > 0: craft N perturbations once, on the backdoored
-            model before its rows are reset, and give each batch one of them.
+            model before its rows are reset, and give each batch one of them (L∞
+            perturbations only: pasted patches, see ``patch_adversary``, are always
+            crafted per batch).
         probe_eps: L∞ bounds (pixel units) of the target probe run after unlearning (empty:
             off, the reference). A class that a universal perturbation reaches far more
             easily than any other is flagged first (see ``target_probe``).
