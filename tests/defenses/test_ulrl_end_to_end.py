@@ -21,6 +21,9 @@ def test_auto_removes_a_badnets_backdoor_and_keeps_accuracy(adversarial_lab):
     result = get_defense("ulrl")(lab.model, lab.training_data(), ULRLConfig.auto())
     assert result.details["config"]["relearn_adversarial"] == ADVERSARIAL_WEIGHT
     assert result.details["relearn"]["distill"] == DISTILL_WEIGHT
+    # BadNets: the patch probe finds the target, and relearning meets pasted patches.
+    assert result.details["unlearn"]["patch_probe"]["flagged"] == lab.target
+    assert result.details["relearn"]["adversary"] == "patch"
     assert result.details["flagged"] == [lab.target]
     assert lab.asr(result.model) <= 0.10
     assert acc0 - lab.acc(result.model) <= 0.03
