@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from tests.defenses.weights import same_weights
+from tests.fixtures.remembered_probes import patch_probes
 from ulrl_edge.defenses import get_defense, seed_everything
 from ulrl_edge.defenses.ft import FTConfig
+from ulrl_edge.defenses.patch_probe import probe_patch_target
+from ulrl_edge.defenses.target_probe import probe_target_class
 from ulrl_edge.defenses.ulrl import ULRLConfig
 
 QUICK = {"unlearn_epochs": 3, "relearn_epochs": 2}
@@ -26,14 +29,29 @@ def _third(lab):
 
 
 @pytest.mark.parametrize("preset", ["paper", "auto"])
-def test_same_seed_same_weights(backdoored_lab, preset):
+def test_same_seed_same_weights(backdoored_lab, preset, monkeypatch):
     data = _third(backdoored_lab)
     cfg = getattr(ULRLConfig, preset)(**QUICK)
     run = get_defense("ulrl")
+    # auto's probes repeat on their own (test_probes_repeat_bit_for_bit); here the second run
+    # takes the first run's answers (their minute of CI time), and everything else repeats.
+    patch_probes(monkeypatch)
     first = run(backdoored_lab.model, data, cfg)
     second = run(backdoored_lab.model, data, cfg)
     assert same_weights(first.model, second.model)
     assert first.details["unlearn"]["delta"] == second.details["unlearn"]["delta"]
+
+
+def test_probes_repeat_bit_for_bit(backdoored_lab):
+    # Two steps per patch or perturbation instead of 20 and 10: the same code, every class
+    # and place, in seconds.
+    data = _third(backdoored_lab)
+    patch = [probe_patch_target(backdoored_lab.model, data, steps=2) for _ in range(2)]
+    assert patch[0].to_dict() == patch[1].to_dict()
+    target = [probe_target_class(backdoored_lab.model, data, (0.05, 0.1), 2, 0.5, 0)
+              for _ in range(2)]
+    assert target[0].to_dict() == target[1].to_dict()
+    assert patch[0].reach != [[0.0] * 10] * 5 and target[0].reach  # they measured something
 
 
 def test_another_seed_gives_other_weights(backdoored_lab):
@@ -98,5 +116,6 @@ def test_seed_everything_repeats_global_draws():
     seed_everything(5, deterministic=None)
     assert torch.equal(a, torch.rand(3))
     assert torch.are_deterministic_algorithms_enabled()
+    assert torch.is_deterministic_algorithms_warn_only_enabled()  # ops without one still run
     seed_everything(5, deterministic=False)
     assert not torch.are_deterministic_algorithms_enabled()
