@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,7 +93,7 @@ def seed_everything(seed: int, deterministic: bool | None = True) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic is not None:
-        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+        _use_deterministic_algorithms(deterministic)
         if torch.backends.cudnn.is_available():
             torch.backends.cudnn.deterministic = deterministic
             torch.backends.cudnn.benchmark = not deterministic
@@ -125,3 +126,14 @@ def model_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
+
+
+def _use_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode, warn_only=True)``, without its import of
+    TorchInductor (for the compiler's own flag; nothing here compiles) where that is not
+    loaded yet: the import took 10-13 s of every run's start-up on the 2-core machine."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=True)
+    else:
+        setter(mode, warn_only=True)

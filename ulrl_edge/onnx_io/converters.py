@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ulrl_edge.onnx_io.onnx2torch_loader import import_onnx2torch
+
 _TYPE_ONLY: dict[str, tuple[int, tuple[int, ...]]] = {
     # op: (version onnx2torch has, newer versions that changed only type constraints)
     "Acos": (7, (22,)),
@@ -96,6 +98,7 @@ def register_extra_converters() -> None:
     global _registered
     if _registered:
         return
+    import_onnx2torch()  # the first import of onnx2torch in any run
     from onnx2torch.node_converters.registry import (
         _CONVERTER_REGISTRY,
         OperationDescription,
