@@ -6,7 +6,11 @@ import sys
 
 import pytest
 
-from ulrl_edge.onnx_io.onnx2torch_loader import deferred_imports, import_onnx2torch
+from ulrl_edge.onnx_io.onnx2torch_loader import (
+    deferred_imports,
+    import_deferring,
+    import_onnx2torch,
+)
 
 
 @pytest.fixture
@@ -23,7 +27,7 @@ def slow_package(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
-    for name in ("slowvision", "slowvision.ops", "slow_user"):
+    for name in ("slowvision", "slowvision.ops", "slow_user", "needy_user"):
         sys.modules.pop(name, None)
 
 
@@ -43,6 +47,19 @@ def test_an_imported_package_is_left_as_it_is(slow_package):
     with deferred_imports("slowvision", ("ops",)):
         import slow_user
     assert slow_user.double is slowvision.ops.double
+
+
+def test_a_module_that_needs_more_is_imported_plainly(slow_package, tmp_path):
+    # A newer onnx2torch might read torchvision.__version__ while importing.
+    (tmp_path / "needy_user.py").write_text(
+        "import slowvision\nfrom slowvision.ops import double\nVERSION = slowvision.__name__\n"
+        "assert slowvision.__file__\n"
+    )
+    import_deferring("needy_user", "slowvision", ("ops",))
+    import needy_user
+
+    assert needy_user.VERSION == "slowvision" and needy_user.double(2) == 4
+    assert sys.modules["slowvision"].__file__.endswith("__init__.py")  # the real one
 
 
 def test_stand_ins_have_no_private_attributes():

@@ -7,7 +7,7 @@ onnx2torch imports torchvision when it is imported, for two converters only
 49.6 s to 37.0 s (part of the 16 s, torch._dynamo, is imported later by torch.optim anyway).
 While onnx2torch is imported, ``torchvision`` and ``torchvision.ops`` are stand-ins whose
 functions import the real module on their first call; the stand-ins leave ``sys.modules``
-as soon as onnx2torch is in"""
+as soon as onnx2torch is in."""
 
 from __future__ import annotations
 
@@ -22,16 +22,22 @@ from typing import Any
 
 def import_onnx2torch() -> None:
     """Import onnx2torch once, with torchvision deferred where that is possible."""
-    if "onnx2torch" in sys.modules:
+    import_deferring("onnx2torch", "torchvision", ("ops",))
+
+
+def import_deferring(module: str, package: str, submodules: tuple[str, ...] = ()) -> None:
+    """Import ``module`` (once) with ``package`` stood in for (see :func:`deferred_imports`);
+    if ``module`` needs more of ``package`` than stand-ins give while it is imported, it is
+    imported plainly instead."""
+    if module in sys.modules:
         return
     try:
-        with deferred_imports("torchvision", ("ops",)):
-            importlib.import_module("onnx2torch")
+        with deferred_imports(package, submodules):
+            importlib.import_module(module)
     except (ImportError, AttributeError):
-        # An onnx2torch that needs more of torchvision while importing: import it plainly.
-        for name in [n for n in sys.modules if n.split(".")[0] == "onnx2torch"]:
+        for name in [n for n in sys.modules if n.split(".")[0] == module.split(".")[0]]:
             del sys.modules[name]
-        importlib.import_module("onnx2torch")
+        importlib.import_module(module)
 
 
 @contextmanager
