@@ -48,8 +48,9 @@ def test_probes_repeat_bit_for_bit(backdoored_lab):
     data = _third(backdoored_lab)
     patch = [probe_patch_target(backdoored_lab.model, data, steps=2) for _ in range(2)]
     assert patch[0].to_dict() == patch[1].to_dict()
-    target = [probe_target_class(backdoored_lab.model, data, (0.05, 0.1), 2, 0.5, 0)
-              for _ in range(2)]
+    auto = ULRLConfig.auto()
+    target = [probe_target_class(backdoored_lab.model, data, auto.probe_eps, 2,
+                                 auto.probe_min_gap, auto.seed) for _ in range(2)]
     assert target[0].to_dict() == target[1].to_dict()
     assert patch[0].reach != [[0.0] * 10] * 5 and target[0].reach  # they measured something
 
