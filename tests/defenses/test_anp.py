@@ -16,8 +16,10 @@ from ulrl_edge.defenses.anp import ANPConfig
 from ulrl_edge.defenses.neuron_perturb import NeuronPerturbation, zero_neurons
 from ulrl_edge.errors import BadInput
 
-# BackdoorBench's iteration count takes minutes on CPU; the rest stays at its defaults
-SHORT = {"nb_iter": 400, "batch_size": 64, "print_every": 100}
+# BackdoorBench's 2000 iterations of 256 images take minutes on CPU: fewer, smaller, faster
+# steps (the rest stays at its defaults). At its mask rate 0.01, 400 iterations left the
+# masks unsettled (ASR 0.81 on one machine, 0.95-0.98 on another) and 800 took 100 s of CI.
+SHORT = {"nb_iter": 300, "batch_size": 64, "print_every": 75, "lr": 0.08}
 
 
 
@@ -63,10 +65,7 @@ def test_anp_prunes_by_fixed_threshold_and_lowers_asr(backdoored_lab):
     lab = backdoored_lab
     before = {k: v.clone() for k, v in lab.model.state_dict().items()}
     events = []
-    # 400 iterations left the masks unsettled: ASR 0.81 on one machine, 0.95-0.98 on another
-    # (thread counts change the sums); at 800 it was 0.66 with ACC 0.956.
-    settled = ANPConfig(**{**SHORT, "nb_iter": 800, "print_every": 200})
-    result = get_defense("anp")(lab.model, lab.training_data(), settled, events.append)
+    result = get_defense("anp")(lab.model, lab.training_data(), ANPConfig(**SHORT), events.append)
     assert all(torch.equal(v, lab.model.state_dict()[k]) for k, v in before.items())
     assert result.model is not lab.model
     assert [e["epoch"] for e in events] == [1, 2, 3, 4] and events[0]["phase"] == "mask"
@@ -78,9 +77,9 @@ def test_anp_prunes_by_fixed_threshold_and_lowers_asr(backdoored_lab):
     assert all(torch.count_nonzero(modules[n].weight[k]) == 0 for n, k in pruned)
     assert "9" not in d["pruned_per_layer"]  # the head is never masked
     json.dumps(d)
-    # measured: ACC 0.969 -> 0.956, ASR 1.000 -> 0.660
+    # measured: ACC 0.969 -> 0.958, ASR 1.000 -> 0.389 (200 iterations: 0.782)
     assert lab.asr(lab.model) >= 0.99
-    assert lab.asr(result.model) <= 0.92
+    assert lab.asr(result.model) <= 0.75
     assert lab.acc(result.model) >= 0.88
 
 

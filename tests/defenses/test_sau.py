@@ -13,8 +13,9 @@ from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.sau import SAUConfig, shared_pgd, shared_unlearning_loss
 from ulrl_edge.errors import BadInput
 
-# BackdoorBench's 100 rounds at Adam 1e-4 take ~50 s here; 20 rounds at 1e-3 take ~9 s
-FAST = {"n_rounds": 20, "lr": 1e-3}
+# BackdoorBench's 100 rounds at Adam 1e-4 take minutes on CPU (20 rounds at 1e-3 took 45 s a
+# run of CI); 8 rounds at 3e-3 about 15 s
+FAST = {"n_rounds": 8, "lr": 3e-3}
 
 
 
@@ -64,10 +65,10 @@ def test_sau_lowers_asr_through_its_unlearning_term(backdoored_lab):
     result = get_defense("sau")(lab.model, lab.training_data(), SAUConfig(**FAST), events.append)
     assert all(torch.equal(v, lab.model.state_dict()[k]) for k, v in before.items())
     assert result.model is not lab.model
-    assert len(events) == 20 and events[-1]["phase"] == "unlearn"
+    assert len(events) == FAST["n_rounds"] and events[-1]["phase"] == "unlearn"
     json.dumps(result.details)
     ablated = get_defense("sau")(lab.model, lab.training_data(), SAUConfig(**FAST, lmd_3=0.0))
-    # measured: ACC 0.972 -> 0.986, ASR 1.000 -> 0.748; without L_shared ASR stays 0.960
+    # measured: ACC 0.972 -> 0.969, ASR 1.000 -> 0.567; without L_shared ASR stays 0.960
     assert lab.acc(result.model) >= 0.95
     assert lab.asr(result.model) <= 0.85
     assert lab.asr(ablated.model) - lab.asr(result.model) >= 0.1
