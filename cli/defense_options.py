@@ -115,7 +115,7 @@ def quiet_option(default=False):
 QuietOpt = Annotated[bool, quiet_option(...)]
 
 
-def data_options(clean: Path, preprocess, flip: bool, verify_fraction: float = 0.2):
+def data_options(clean: Path, preprocess, flip: bool):
     """Build :class:`~ulrl_edge.pipeline.DataOptions` from the shared flags."""
     from ulrl_edge.pipeline import DataOptions
 
@@ -125,7 +125,6 @@ def data_options(clean: Path, preprocess, flip: bool, verify_fraction: float = 0
         overrides=preprocess.overrides(),
         resize=preprocess.resize,
         flip=flip,
-        verify_fraction=verify_fraction,
     )
 
 

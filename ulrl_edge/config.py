@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # refits such a row (``refit_class_drop``).
 CLASS_LOST_DROP = 0.5
 
+# Share of each class's clean samples held out to verify on (the rest purify).
+VERIFY_FRACTION = 0.2
+
 # 2 GiB is protobuf's hard limit for one message; larger weights must use external data.
 DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3
 DEFAULT_MAX_EXTERNAL_BYTES = 8 * 1024**3

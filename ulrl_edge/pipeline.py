@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ulrl_edge.config import Gate
+from ulrl_edge.config import VERIFY_FRACTION, Gate
 from ulrl_edge.errors import BadInput
 from ulrl_edge.report import RunReport, peak_memory_mb
 
@@ -37,7 +37,7 @@ class DataOptions:
     overrides: dict = field(default_factory=dict)
     resize: bool = False
     flip: bool = False
-    verify_fraction: float = 0.2
+    verify_fraction: float = VERIFY_FRACTION
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ulrl_edge.config import VERIFY_FRACTION
 from ulrl_edge.data.images import ImageSet
 from ulrl_edge.errors import BadInput
 
@@ -30,7 +31,7 @@ def _needed(fraction: float, min_per_class: int) -> int:
 
 def stratified_split(
     images: ImageSet,
-    verify_fraction: float = 0.2,
+    verify_fraction: float = VERIFY_FRACTION,
     seed: int = 0,
     min_per_class: int = 2,
 ) -> tuple[ImageSet, ImageSet]:
