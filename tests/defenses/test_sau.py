@@ -13,8 +13,8 @@ from ulrl_edge.defenses import get_defense
 from ulrl_edge.defenses.sau import SAUConfig, shared_pgd, shared_unlearning_loss
 from ulrl_edge.errors import BadInput
 
-# BackdoorBench's 100 rounds at Adam 1e-4 take minutes on CPU (20 rounds at 1e-3 took 45 s a
-# run of CI); 8 rounds at 3e-3 about 15 s
+# BackdoorBench's 100 rounds at Adam 1e-4 take minutes on CPU; 20 rounds at 1e-3 took ~48 s a
+# run in the suite, 8 rounds at 3e-3 about half that
 FAST = {"n_rounds": 8, "lr": 3e-3}
 
 
