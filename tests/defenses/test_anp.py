@@ -18,7 +18,7 @@ from ulrl_edge.errors import BadInput
 
 # BackdoorBench's 2000 iterations of 256 images take minutes on CPU: fewer, smaller, faster
 # steps (the rest stays at its defaults). At its mask rate 0.01, 400 iterations left the
-# masks unsettled (ASR 0.81 on one machine, 0.95-0.98 on another) and 800 took 100 s of CI.
+# masks unsettled (ASR 0.81 on one machine, 0.95-0.98 on another); 800 took ~100 s a run.
 SHORT = {"nb_iter": 300, "batch_size": 64, "print_every": 75, "lr": 0.08}
 
 
