@@ -97,7 +97,9 @@ def test_relearning_with_distillation_leaves_the_original_alone_and_agrees_with_
     others = original != 3  # row 3 is reset: judge agreement on the classes distilled
 
     def agreement(distill: float) -> tuple[float, dict]:
-        cfg = ULRLConfig.auto(relearn_distill=distill)  # full length: the start is unsettled
+        # 20 epochs, over which the cosine schedule runs out (10 left it unsettled: 0.979;
+        # auto's 40 measured 0.994 against 0.976)
+        cfg = ULRLConfig.auto(relearn_distill=distill, relearn_epochs=20)
         model, details = relearn(
             lab.model, lab.training_data(), cfg.resolve(len(lab.purify.y), 10), flagged=[3]
         )
@@ -109,7 +111,7 @@ def test_relearning_with_distillation_leaves_the_original_alone_and_agrees_with_
     assert details["distill"] == 5.0
     assert all(torch.equal(a, b) for a, b in zip(before, lab.model.parameters(), strict=True))
     assert agree >= 0.98
-    assert agree >= agreement(0.0)[0]  # measured 0.994 against 0.976 without the term
+    assert agree >= agreement(0.0)[0]  # measured 0.991 against 0.967 without the term
 
 
 def test_nothing_flagged_means_no_distillation(clean_lab):
