@@ -335,6 +335,7 @@ def main(argv=None) -> int:
 
     from benchmarks.attacks import TARGET, attack_specs, trigger_of
     from benchmarks.cells import backdoored_onnx, load_data
+    from ulrl_edge.config import VERIFY_FRACTION
     from ulrl_edge.data import stratified_split
     from ulrl_edge.defenses import TrainingData, seed_everything
     from ulrl_edge.onnx_io import export_model, import_model, load_model
@@ -366,7 +367,7 @@ def main(argv=None) -> int:
             data_name, plan["n_train"], plan["n_test"], args.cache, plan.get("n_clean")
         )
         specs = attack_specs(args.cache, data.train.hwc[0])
-        purify, verify = stratified_split(data.clean, verify_fraction=0.2, seed=0)
+        purify, verify = stratified_split(data.clean, verify_fraction=VERIFY_FRACTION, seed=0)
         for attack_name in plan["attacks"]:
             attack = specs[attack_name]
             trigger = trigger_of(attack)
