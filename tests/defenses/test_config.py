@@ -57,6 +57,7 @@ PAPER = {
     "patch_adversary": False,  # ours, off
     "relearn_distill": 0.0,  # ours, off
     "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
+    "relearn_anchor": 0.0,  # ours, off
     "refit_epochs": 0,  # ours, off
     "refit_lr": 0.01,  # ours, unused while refit_epochs is 0
     "refit_class_drop": 0.5,  # ours, unused while refit_epochs is 0

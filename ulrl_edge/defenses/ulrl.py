@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ulrl_edge.defenses.anchor import anchor_to
 from ulrl_edge.defenses.base import (
     DefenseResult,
     Progress,
@@ -227,6 +228,10 @@ def relearn(
     base_lr = cfg.relearn_lr
     if adversarial_on and cfg.relearn_lr_adversarial is not None:
         base_lr = cfg.relearn_lr_adversarial
+    anchor = None
+    if flagged and cfg.relearn_anchor:
+        free = list(flagged) if cfg.reinit else []
+        anchor = anchor_to(model0, data, free, 1.0 / (base_lr * cfg.relearn_anchor))
     opt = torch.optim.SGD(
         model.parameters(),
         lr=base_lr,
@@ -286,8 +291,11 @@ def relearn(
             if cfg.distill_classes == "own_images" and taught is not None:
                 classes = _own_images_mask(labels, taught, logits.shape[1])
             term = term + cfg.relearn_distill * _distillation(teacher, inputs, logits, classes)
+        if anchor is not None:
+            term = term + cfg.relearn_anchor * anchor.penalty(model)
         return term
 
+    extras = any(term is not None for term in (adversarial, teacher, anchor))
     curve = []
     for epoch in range(cfg.relearn_epochs):
         model.train()
@@ -300,7 +308,7 @@ def relearn(
             opt,
             loss_fn if flagged else cross_entropy,
             after_step_acc=cfg.relearn_acc_after_step,
-            extra_loss=extra if adversarial is not None or teacher is not None else None,
+            extra_loss=extra if extras else None,
         )
         sched.step()
         row = {
@@ -337,6 +345,7 @@ def relearn(
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
         "bank": 0 if bank is None else len(bank),
         "distill": cfg.relearn_distill if teacher is not None else 0.0, "refit": refit,
+        "anchor": None if anchor is None else {"weight": cfg.relearn_anchor, **anchor.summary()},
     }  # fmt: skip
 
 

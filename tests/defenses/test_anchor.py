@@ -1,0 +1,78 @@
+"""Relearning's anchor: a pull back towards the original weights, by clean-data importance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ulrl_edge.defenses.anchor import anchor_to
+from ulrl_edge.defenses.base import fresh_copy, locate_head
+from ulrl_edge.defenses.ulrl import ULRLConfig, relearn
+from ulrl_edge.errors import BadInput
+
+
+def _named(model):
+    return dict(model.named_parameters())
+
+
+def test_the_anchor_measures_importance_and_leaves_the_model_alone(clean_lab):
+    lab = clean_lab
+    model = lab.model.train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    anchor = anchor_to(model, lab.training_data(), free_rows=[], max_importance=1e9)
+    assert model.training  # its mode restored
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    values = torch.cat([v.flatten() for v in anchor.importance.values()])
+    assert float(values.mean()) == pytest.approx(1.0, rel=1e-4)  # scaled to mean 1
+    assert float(values.min()) >= 0.0 and float(values.max()) > 1.0  # some matter more
+    assert set(anchor.importance) == set(_named(model))
+
+
+def test_the_penalty_is_zero_at_the_origin_and_grows_with_important_moves(clean_lab):
+    lab = clean_lab
+    anchor = anchor_to(lab.model, lab.training_data(), free_rows=[], max_importance=1e9)
+    moved = fresh_copy(lab.model)
+    assert float(anchor.penalty(moved)) == 0.0
+    with torch.no_grad():
+        for p in moved.parameters():
+            p.add_(0.01)
+    expected = 0.5 * sum(float(v.sum()) for v in anchor.importance.values()) * 0.01**2
+    assert float(anchor.penalty(moved)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_flagged_rows_are_free_and_no_importance_exceeds_the_bound(clean_lab):
+    lab = clean_lab
+    anchor = anchor_to(lab.model, lab.training_data(), free_rows=[3], max_importance=2.0)
+    head = locate_head(lab.model)
+    names = {id(p): n for n, p in lab.model.named_parameters()}
+    rows = head.rows(anchor.importance[names[id(head.weight)]])
+    assert float(rows[3].abs().max()) == 0.0 and float(rows[4].max()) > 0.0
+    assert float(anchor.importance[names[id(head.bias)]][3]) == 0.0
+    assert max(float(v.max()) for v in anchor.importance.values()) == pytest.approx(2.0)
+
+
+def test_relearning_with_the_anchor_stays_closer_to_the_original(clean_lab):
+    lab = clean_lab
+    data = lab.training_data()
+    reference = anchor_to(lab.model, data, free_rows=[3], max_importance=1e9)
+    base = ULRLConfig.auto(relearn_epochs=3, relearn_adversarial=0.0, relearn_distill=0.0)
+    distance = {}
+    for weight in (0.0, 5.0):
+        cfg = base.with_overrides(relearn_anchor=weight).resolve(len(lab.purify.y), 10)
+        model, details = relearn(lab.model, data, cfg, flagged=[3])
+        distance[weight] = float(reference.penalty(model))
+        if weight:
+            assert details["anchor"]["weight"] == weight
+            # The bound that keeps momentum SGD stable: 1 / (learning rate x weight).
+            assert details["anchor"]["max_importance"] <= 1 / (cfg.relearn_lr * weight) + 1e-6
+        else:
+            assert details["anchor"] is None
+    assert distance[5.0] < 0.5 * distance[0.0]
+
+
+def test_the_anchor_is_autos_when_the_adversarial_term_runs_and_never_papers():
+    assert ULRLConfig.paper().resolve(480, 10).relearn_anchor == 0.0
+    assert ULRLConfig.auto().resolve(100, 10).relearn_anchor == 0.0  # no adversarial term
+    with pytest.raises(BadInput, match="relearn_anchor"):
+        ULRLConfig.auto(relearn_anchor=-1.0)
