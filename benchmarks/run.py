@@ -37,7 +37,7 @@ DEFENSES = (
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
     "ulrl-auto-fooled", "ulrl-auto-patch",
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
-    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ft", "fp",
+    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -103,6 +103,10 @@ VARIANTS = {
     # elsewhere): the reset class's own images carry no trigger. Screened on four retrained
     # 54k models (scratch, not a grid): within 0.3 points of auto's ACC, ASR up on WaNet.
     "ulrl-auto-kdown": ("ulrl-auto", {"distill_classes": "own_images"}),
+    # ... pulled back towards the original weights by their clean-data importance (the
+    # anchor), distilling on the flagged class's own images too. Screened on SIG VGG s1 and
+    # WaNet ResNet s1 (54k; NOTES_600_trained.md, seventeenth session).
+    "ulrl-auto-anchor": ("ulrl-auto", {"relearn_anchor": 5.0, "distill_classes": "own_images"}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **BEFORE_PATCH,
