@@ -19,8 +19,11 @@ def test_the_anchor_measures_importance_and_leaves_the_model_alone(clean_lab):
     lab = clean_lab
     model = lab.model.train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    anchor = anchor_to(model, lab.training_data(), free_rows=[], max_importance=1e9)
+    events = []
+    anchor = anchor_to(model, lab.training_data(), [], 1e9, progress=events.append)
     assert model.training  # its mode restored
+    n = len(lab.purify.y)
+    assert events[-1] == {"phase": "anchor", "done": n, "total": n} and len(events) <= 21
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     values = torch.cat([v.flatten() for v in anchor.importance.values()])

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from ulrl_edge.defenses.base import TrainingData, locate_head, model_device
+from ulrl_edge.defenses.base import Progress, TrainingData, locate_head, model_device, notify
 from ulrl_edge.defenses.flagged_adversary import clean_inputs
 from ulrl_edge.defenses.training import eval_mode
 
 # At most this many clean images estimate the importances (one backward pass each).
 MAX_IMAGES = 512
+# Progress events while measuring: about this many (a large model on a CPU takes minutes).
+PROGRESS_EVENTS = 20
 
 
 @dataclass
@@ -46,6 +49,8 @@ class WeightAnchor:
             for name, param in model.named_parameters()
             if name in self.importance
         ]
+        if not terms:
+            return torch.zeros(())
         return 0.5 * torch.stack(terms).sum()
 
     def summary(self) -> dict:
@@ -55,7 +60,11 @@ class WeightAnchor:
 
 
 def anchor_to(
-    model: nn.Module, data: TrainingData, free_rows: list[int], max_importance: float
+    model: nn.Module,
+    data: TrainingData,
+    free_rows: list[int],
+    max_importance: float,
+    progress: Progress | None = None,
 ) -> WeightAnchor:
     """Measure each weight's importance to the clean images at ``model``'s weights.
 
@@ -64,18 +73,22 @@ def anchor_to(
         data: The clean (purify) images; the first :data:`MAX_IMAGES` are used.
         free_rows: Head rows (classes) left unanchored: those relearning re-initialises.
         max_importance: Upper bound on any weight's importance (stability, see above).
+        progress: Receives ``{"phase": "anchor", "done", "total"}`` as images are measured.
     """
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     squares = {n: torch.zeros_like(p) for n, p in params.items()}
-    inputs, labels = clean_inputs(data, model_device(model))
-    inputs, labels = inputs[:MAX_IMAGES], labels[:MAX_IMAGES]
+    n = min(len(data.images), MAX_IMAGES)
+    inputs, labels = clean_inputs(data, model_device(model), np.arange(n))
+    every = max(1, n // PROGRESS_EVENTS)
     with eval_mode(model):
-        for i in range(len(inputs)):
+        for i in range(n):
             loss = nn.functional.cross_entropy(model(inputs[i : i + 1]), labels[i : i + 1])
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             for name, grad in zip(params, grads, strict=True):
                 if grad is not None:
                     squares[name] += grad.detach().square()
+            if (i + 1) % every == 0 or i + 1 == n:
+                notify(progress, phase="anchor", done=i + 1, total=n)
     total = sum(float(s.sum()) for s in squares.values())
     count = sum(s.numel() for s in squares.values())
     scale = count / total if total > 0 else 0.0

@@ -231,7 +231,8 @@ def relearn(
     anchor = None
     if flagged and cfg.relearn_anchor:
         free = list(flagged) if cfg.reinit else []
-        anchor = anchor_to(model0, data, free, 1.0 / (base_lr * cfg.relearn_anchor))
+        bound = 1.0 / (base_lr * cfg.relearn_anchor)
+        anchor = anchor_to(model0, data, free, bound, progress)
     opt = torch.optim.SGD(
         model.parameters(),
         lr=base_lr,
