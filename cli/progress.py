@@ -24,6 +24,7 @@ _PHASE_NAMES = {
     "unlearn": "unlearning",
     "relearn": "relearning",
     "refit": "refitting the reset rows",
+    "anchor": "weighing weights for the anchor",
     "finetune": "fine-tuning",
     "prune": "pruning",
     "recover": "recovering masks",
