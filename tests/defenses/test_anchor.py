@@ -74,8 +74,9 @@ def test_relearning_with_the_anchor_stays_closer_to_the_original(clean_lab):
     assert distance[5.0] < 0.5 * distance[0.0]
 
 
-def test_the_anchor_is_autos_when_the_adversarial_term_runs_and_never_papers():
+def test_the_anchor_is_opt_in_in_both_presets():
     assert ULRLConfig.paper().resolve(480, 10).relearn_anchor == 0.0
     assert ULRLConfig.auto().resolve(100, 10).relearn_anchor == 0.0  # no adversarial term
+    assert ULRLConfig.auto().resolve(480, 10).relearn_anchor == 0.0  # with it
     with pytest.raises(BadInput, match="relearn_anchor"):
         ULRLConfig.auto(relearn_anchor=-1.0)

@@ -48,10 +48,6 @@ DISTILL_TEMPERATURE = 2.0
 # adversarial term cost, and the doubled adversarial term kept the backdoor out.
 ADVERSARIAL_WEIGHT = 2.0
 DISTILL_WEIGHT = 5.0
-# auto's weight of the pull towards the original weights (``relearn_anchor``) when the
-# adversarial term runs. Measured with 480 purify images on two Fashion-MNIST models trained on
-# 54,000 images (scratch; see the benchmarks' NOTES_600_trained.md, seventeenth session).
-ANCHOR_WEIGHT = 5.0
 # auto's refit of a re-initialised row after relearning (``refit_epochs``), and how much of
 # its class's accuracy relearning must have lost for it to run. Measured on the bundled
 # sample (19,000 parameters, 480 purify images): relearning kept 2% of T-shirts (the reset
@@ -157,8 +153,8 @@ class ULRLConfig:
             measured variants did).
         relearn_anchor: Weight of a pull back towards the original weights, each weight's
             pull scaled by its importance to the clean images (see ``anchor``; 0: off, the
-            reference). It runs only while a class is flagged. None: :data:`ANCHOR_WEIGHT`
-            when the adversarial term runs, else 0.
+            reference, and ``auto``: measured better on three well-trained Fashion-MNIST
+            models, worse on a fourth). It runs only while a class is flagged.
         refit_epochs: After relearning, epochs that train the re-initialised rows alone
             (weights and biases; every other weight and the BatchNorm statistics frozen) on
             cross-entropy plus the adversarial term (see ``row_refit``; 0: off, the
@@ -215,7 +211,7 @@ class ULRLConfig:
     patch_adversary: bool = False
     relearn_distill: float | None = 0.0
     distill_classes: Literal["all", "unflagged", "own_images"] = "unflagged"
-    relearn_anchor: float | None = 0.0
+    relearn_anchor: float = 0.0
     refit_epochs: int | None = 0
     refit_lr: float = 0.01
     refit_class_drop: float = CLASS_LOST_DROP
@@ -310,10 +306,7 @@ class ULRLConfig:
                 self.distill_classes in ("all", "unflagged", "own_images"),
                 "distill_classes must be 'all', 'unflagged' or 'own_images'",
             ),
-            (
-                self.relearn_anchor is None or self.relearn_anchor >= 0,
-                "relearn_anchor must be >= 0",
-            ),
+            (self.relearn_anchor >= 0, "relearn_anchor must be >= 0"),
             (self.refit_epochs is None or self.refit_epochs >= 0, "refit_epochs must be >= 0"),
             (self.refit_lr > 0, "refit_lr must be > 0"),
             (0 <= self.refit_class_drop <= 1, "refit_class_drop must be in [0, 1]"),
@@ -371,9 +364,6 @@ class ULRLConfig:
         distill = self.relearn_distill
         if distill is None:
             distill = DISTILL_WEIGHT if adversarial > 0 else 0.0
-        anchor = self.relearn_anchor
-        if anchor is None:
-            anchor = ANCHOR_WEIGHT if adversarial > 0 else 0.0
         refit = self.refit_epochs
         if refit is None:
             refit = REFIT_EPOCHS if adversarial > 0 else 0
@@ -387,5 +377,4 @@ class ULRLConfig:
             relearn_t_max=t_max,
             relearn_adversarial=adversarial,
             relearn_distill=distill,
-            relearn_anchor=anchor,
         )
