@@ -37,7 +37,7 @@ DEFENSES = (
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
     "ulrl-auto-fooled", "ulrl-auto-patch",
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
-    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ft", "fp",
+    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -107,6 +107,11 @@ VARIANTS = {
     # anchor), distilling on the flagged class's own images too. Screened on SIG VGG s1 and
     # WaNet ResNet s1 (54k; NOTES_600_trained.md, seventeenth session).
     "ulrl-auto-anchor": ("ulrl-auto", {"relearn_anchor": 5.0, "distill_classes": "own_images"}),
+    # ... the anchor with the cosine penalty at 0.2 instead of 0.7: with the body held near
+    # the original, the anti-alignment penalty keeps the reset row off the features its class
+    # still uses (digits: class 0 lost at 0.7). Screened on two 54k VGGs, the sample and the
+    # digits model (NOTES_600_trained.md, eighteenth session).
+    "ulrl-auto-anchor-a02": ("ulrl-auto", {"relearn_anchor": 5.0, "relearn_alpha": 0.2}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **BEFORE_PATCH,
