@@ -32,8 +32,9 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
-    """Run purify in a subprocess, send ``sig`` once relearning has started."""
+def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str, float]:
+    """Run purify in a subprocess, send ``sig`` once relearning has started; return its exit
+    code, its stderr and the seconds it took to exit after the signal."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
     argv = [
         sys.executable,
@@ -56,18 +57,22 @@ def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
         preexec_fn=_default_sigint,
     )  # fmt: skip
     lines: list[str] = []
-    killer = threading.Timer(90, proc.kill)  # never hang the suite
+    # Never hang the suite; generous, since a loaded machine (CI beside other work) took
+    # 90 s to reach relearning.
+    killer = threading.Timer(240, proc.kill)
     killer.start()
+    sent = time.perf_counter()
     try:
         for line in proc.stderr:
             lines.append(line)
             if "relearning" in line:
                 proc.send_signal(sig)
+                sent = time.perf_counter()
                 break
         _, rest = proc.communicate(timeout=60)
     finally:
         killer.cancel()
-    return proc.returncode, "".join(lines) + rest
+    return proc.returncode, "".join(lines) + rest, time.perf_counter() - sent
 
 
 @pytest.mark.parametrize(
@@ -81,10 +86,9 @@ def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str]:
 def test_signal_during_relearning(run_cli, inputs, sig, code, message):
     folder, model, data = inputs
     before = snapshot(folder)
-    started = time.perf_counter()
-    returncode, stderr = _purify_until_relearning(folder, model, data, sig)
-    assert time.perf_counter() - started < 90
+    returncode, stderr, after_signal = _purify_until_relearning(folder, model, data, sig)
     assert "relearning" in stderr, stderr
+    assert after_signal < 30  # it stops at once, not after relearning's 100,000 epochs
     assert returncode == code, stderr
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
