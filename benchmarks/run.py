@@ -110,8 +110,8 @@ VARIANTS = {
     # ... the anchor with the cosine penalty at 0.2 instead of 0.7: with the body held near
     # the original, the anti-alignment penalty keeps the reset row off the features its class
     # still uses (digits: class 0 lost at 0.7). Screened on two 54k VGGs, the sample and the
-    # digits model (NOTES_600_trained.md, eighteenth session); on a BatchNorm ResNet WaNet
-    # came back (39%).
+    # digits model (NOTES_600_trained.md, eighteenth session); WaNet came back on a BatchNorm
+    # ResNet (39%) and on two VGGs (6k 64%, 54k 87%; nineteenth session).
     "ulrl-auto-anchor-a02": ("ulrl-auto", {"relearn_anchor": 5.0, "relearn_alpha": 0.2}),
     "ulrl-auto-b64": (
         "ulrl-auto",

@@ -157,8 +157,8 @@ class ULRLConfig:
             models, worse on a fourth). It runs only while a class is flagged. With the body
             held, ``relearn_alpha`` = 0.7 keeps the reset row off the features its class
             still uses (a digits model lost that class); 0.2 measured better on two
-            BatchNorm-free VGGs but let WaNet back into a BatchNorm ResNet (benchmark
-            variant ``ulrl-auto-anchor-a02``).
+            BatchNorm-free VGGs but let WaNet back into a BatchNorm ResNet and two VGGs
+            (ASR 39-87%; benchmark variant ``ulrl-auto-anchor-a02``).
         refit_epochs: After relearning, epochs that train the re-initialised rows alone
             (weights and biases; every other weight and the BatchNorm statistics frozen) on
             cross-entropy plus the adversarial term (see ``row_refit``; 0: off, the
