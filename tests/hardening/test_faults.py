@@ -57,8 +57,8 @@ def _purify_until_relearning(folder, model, data, sig: int) -> tuple[int, str, f
         preexec_fn=_default_sigint,
     )  # fmt: skip
     lines: list[str] = []
-    # Never hang the suite; generous, since a loaded machine (CI beside other work) took
-    # 90 s to reach relearning.
+    # Never hang the suite; generous, since on a loaded machine (the suite beside other
+    # work) the interrupted run took 91 s from start to exit.
     killer = threading.Timer(240, proc.kill)
     killer.start()
     sent = time.perf_counter()
