@@ -37,7 +37,8 @@ DEFENSES = (
     "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
     "ulrl-auto-fooled", "ulrl-auto-patch",
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
-    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02", "ft", "fp",
+    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
+    "ulrl-auto-before-warp", "ulrl-auto-warp", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -48,6 +49,11 @@ LR005 = {"relearn_lr_adversarial": 0.005}
 # measured before pin these too.
 BEFORE_PATCH = {"patch_probe": False, "patch_adversary": False}
 BEFORE_KD = {"relearn_adversarial": 1.0, "relearn_distill": 0.0}
+# auto before the twentieth session's warp adversary and anchor (BatchNorm frozen, α 0.2):
+# every variant measured before pins it (their own settings still win).
+BEFORE_WARP = {
+    "warp_adversary": False, "relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train",
+}  # fmt: skip
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
 # default 2000 iterations of 256 images took over 5 min per model on one core (measured), 9 h
 # for the full grid; 200 iterations keep its schedule and threshold, a tenth of the work.
@@ -55,68 +61,87 @@ VARIANTS = {
     "anp-200it": ("anp", {"nb_iter": 200, "print_every": 50}),
     # auto with adversarial relearning forced off / on whatever the sample count, and auto
     # with 64-image unlearning steps agreed over 5 runs (for the --n-clean 600 grid).
-    "ulrl-auto-noadv": ("ulrl-auto", {"relearn_adversarial": 0.0, **BEFORE_PATCH}),
-    "ulrl-auto-adv": ("ulrl-auto", {**BEFORE_PATCH, **BEFORE_KD, **LR005}),
+    "ulrl-auto-noadv": ("ulrl-auto", {**BEFORE_WARP, "relearn_adversarial": 0.0, **BEFORE_PATCH}),
+    "ulrl-auto-adv": ("ulrl-auto", {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, **LR005}),
     # auto with half the adversarial weight, or half its perturbation bound (#5: accuracy).
     "ulrl-auto-adv05": (
         "ulrl-auto",
-        {**BEFORE_PATCH, **BEFORE_KD, "relearn_adversarial": 0.5, **LR005},
+        {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, "relearn_adversarial": 0.5, **LR005},
     ),
     "ulrl-auto-eps05": (
-        "ulrl-auto", {**BEFORE_PATCH, **BEFORE_KD, "adversarial_eps": 0.05, **LR005},
+        "ulrl-auto",
+        {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, "adversarial_eps": 0.05, **LR005},
     ),  # fmt: skip
     # auto with 8 perturbations crafted once on the backdoored model (20 steps each).
     "ulrl-auto-bank": (
         "ulrl-auto",
-        {**BEFORE_PATCH, **BEFORE_KD, "adversarial_bank": 8, "adversarial_steps": 20, **LR005},
+        {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, "adversarial_bank": 8,
+         "adversarial_steps": 20, **LR005},
     ),
     # auto as it was before its adversarial relearning ran at 0.001 (#5: well-trained models).
-    "ulrl-auto-lr005": ("ulrl-auto", {**BEFORE_PATCH, **BEFORE_KD, **LR005}),
+    "ulrl-auto-lr005": ("ulrl-auto", {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, **LR005}),
     # auto as it was from then until the eighth session: the L-inf probe and perturbations only.
-    "ulrl-auto-linf": ("ulrl-auto", {**BEFORE_PATCH, **BEFORE_KD}),
+    "ulrl-auto-linf": ("ulrl-auto", {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD}),
     # ... with the adversarial cross-entropy only on the images the perturbation fools.
-    "ulrl-auto-fooled": ("ulrl-auto", {**BEFORE_PATCH, **BEFORE_KD, "adversarial_loss": "fooled"}),
+    "ulrl-auto-fooled": (
+        "ulrl-auto", {**BEFORE_WARP, **BEFORE_PATCH, **BEFORE_KD, "adversarial_loss": "fooled"}
+    ),
     # ... with the patch probe (a universal square pasted at 5 places) beside its L-inf probe.
     "ulrl-auto-patch": (
-        "ulrl-auto", {**BEFORE_KD, "patch_probe": True, "patch_adversary": False},
+        "ulrl-auto",
+        {**BEFORE_WARP, **BEFORE_KD, "patch_probe": True, "patch_adversary": False},
     ),  # fmt: skip
     # ... and relearning against pasted patches when the patch probe found the class.
     "ulrl-auto-patchadv": (
-        "ulrl-auto", {**BEFORE_KD, "patch_probe": True, "patch_adversary": True},
+        "ulrl-auto",
+        {**BEFORE_WARP, **BEFORE_KD, "patch_probe": True, "patch_adversary": True},
     ),  # fmt: skip
     # ... keeping the flagged row (no reset, no cosine penalty): the patches alone unlearn.
     "ulrl-auto-patchadv-keep": (
         "ulrl-auto",
-        {**BEFORE_KD, "patch_probe": True, "patch_adversary": True, "reinit": False,
+        {**BEFORE_WARP, **BEFORE_KD, "patch_probe": True, "patch_adversary": True, "reinit": False,
          "relearn_alpha": 0.0},
     ),  # fmt: skip
     # ... with relearning also distilled from the original model's answers on clean images.
     "ulrl-auto-kd": (
         "ulrl-auto",
-        {"relearn_adversarial": 1.0, "relearn_distill": 1.0, "distill_classes": "all"},
+        {**BEFORE_WARP, "relearn_adversarial": 1.0, "relearn_distill": 1.0,
+         "distill_classes": "all"},
     ),
     # ... distilled harder, with the adversarial term twice as heavy to keep ASR down.
     "ulrl-auto-kd5adv2": (
-        "ulrl-auto", {"relearn_distill": 5.0, "relearn_adversarial": 2.0, "distill_classes": "all"}
+        "ulrl-auto",
+        {**BEFORE_WARP, "relearn_distill": 5.0, "relearn_adversarial": 2.0,
+         "distill_classes": "all"},
     ),
     # ... distilling every class on the images labelled as the flagged class (unflagged ones
     # elsewhere): the reset class's own images carry no trigger. Screened on four retrained
     # 54k models (scratch, not a grid): within 0.3 points of auto's ACC, ASR up on WaNet.
-    "ulrl-auto-kdown": ("ulrl-auto", {"distill_classes": "own_images"}),
+    "ulrl-auto-kdown": ("ulrl-auto", {**BEFORE_WARP, "distill_classes": "own_images"}),
     # ... pulled back towards the original weights by their clean-data importance (the
     # anchor), distilling on the flagged class's own images too. Screened on SIG VGG s1 and
     # WaNet ResNet s1 (54k; NOTES_600_trained.md, seventeenth session).
-    "ulrl-auto-anchor": ("ulrl-auto", {"relearn_anchor": 5.0, "distill_classes": "own_images"}),
+    "ulrl-auto-anchor": (
+        "ulrl-auto", {**BEFORE_WARP, "relearn_anchor": 5.0, "distill_classes": "own_images"}
+    ),
     # ... the anchor with the cosine penalty at 0.2 instead of 0.7: with the body held near
     # the original, the anti-alignment penalty keeps the reset row off the features its class
     # still uses (digits: class 0 lost at 0.7). Screened on two 54k VGGs, the sample and the
     # digits model (NOTES_600_trained.md, eighteenth session); WaNet came back on a BatchNorm
     # ResNet (39%) and on two VGGs (6k 64%, 54k 87%; nineteenth session).
-    "ulrl-auto-anchor-a02": ("ulrl-auto", {"relearn_anchor": 5.0, "relearn_alpha": 0.2}),
+    "ulrl-auto-anchor-a02": (
+        "ulrl-auto", {**BEFORE_WARP, "relearn_anchor": 5.0, "relearn_alpha": 0.2}
+    ),
+    # auto as it was before the twentieth session (no warp, no anchor, α 0.7, BatchNorm trained).
+    "ulrl-auto-before-warp": ("ulrl-auto", {**BEFORE_WARP}),
+    # ... with the warp but without the anchor (what the retrained grid's ResNets ran first).
+    "ulrl-auto-warp": (
+        "ulrl-auto", {"relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train"}
+    ),
     "ulrl-auto-b64": (
         "ulrl-auto",
-        {"unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3, **BEFORE_PATCH,
-         **BEFORE_KD, **LR005},
+        {**BEFORE_WARP, "unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3,
+         **BEFORE_PATCH, **BEFORE_KD, **LR005},
     ),  # fmt: skip
 }
 # The tiny ViT learns slower than the CNNs (no convolutional prior): 6 epochs left BadNets

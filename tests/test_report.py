@@ -259,6 +259,11 @@ def test_purify_verdict_says_how_relearning_met_the_flagged_class():
     report["defense"]["relearn"].update(adversary="linf", bank=4)
     assert ("against small perturbations (a bank of 4 crafted once) aimed at that class"
             in verdict(report).findings[-1].detail)
+    report["defense"]["relearn"].update(adversary="linf+warp", bank=0, anchor={"weight": 5.0})
+    detail = verdict(report).findings[-1].detail
+    assert "against small perturbations and smooth warps aimed at that class" in detail
+    assert "holding the weights the clean images rely on near their original values" in detail
+    report["defense"]["relearn"]["anchor"] = None
     refit = {"rows": [], "epochs": 0, "lr": 0.01, "curve": [], "judged_on": "holdout"}
     report["defense"]["relearn"]["refit"] = refit  # checked, not lost: nothing to say
     assert "refitted" not in verdict(report).findings[-1].detail

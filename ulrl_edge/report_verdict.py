@@ -205,13 +205,19 @@ def _flagged_by(defense: dict, k: int, vote: str) -> str:
 
 def _how(relearned: dict) -> str:
     """How relearning met the flagged class, in words (empty for plain relearning)."""
-    attacks = {"patch": "pasted patches", "linf": "small perturbations"}
+    attacks = {
+        "patch": "pasted patches",
+        "linf": "small perturbations",
+        "linf+warp": "small perturbations and smooth warps",
+    }
     parts = []
     if relearned.get("adversary") in attacks:
         bank = f" (a bank of {relearned['bank']} crafted once)" if relearned.get("bank") else ""
         parts.append(f"against {attacks[relearned['adversary']]}{bank} aimed at that class")
     if relearned.get("distill"):
         parts.append("keeping close to the original model's answers among the other classes")
+    if relearned.get("anchor"):
+        parts.append("holding the weights the clean images rely on near their original values")
     refit = relearned.get("refit") or {}
     if refit.get("rows"):
         parts.append(f"then refitted that neuron alone for {refit.get('epochs')} epochs, the "

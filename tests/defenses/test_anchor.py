@@ -74,9 +74,24 @@ def test_relearning_with_the_anchor_stays_closer_to_the_original(clean_lab):
     assert distance[5.0] < 0.5 * distance[0.0]
 
 
-def test_the_anchor_is_opt_in_in_both_presets():
-    assert ULRLConfig.paper().resolve(480, 10).relearn_anchor == 0.0
-    assert ULRLConfig.auto().resolve(100, 10).relearn_anchor == 0.0  # no adversarial term
-    assert ULRLConfig.auto().resolve(480, 10).relearn_anchor == 0.0  # with it
+def test_auto_anchors_relearning_while_the_adversarial_term_runs():
+    auto, paper = ULRLConfig.auto(), ULRLConfig.paper()
+    reference = paper.resolve(480, 10)
+    assert (reference.relearn_anchor, reference.relearn_alpha, reference.relearn_bn) == (
+        0.0, 0.7, "train",
+    )  # fmt: skip
+    assert not reference.warp_adversary
+    anchored = auto.resolve(480, 10)
+    # The statistics are frozen too: the anchor holds weights, not BatchNorm's running means.
+    assert (anchored.relearn_anchor, anchored.relearn_alpha, anchored.relearn_bn) == (
+        5.0, 0.2, "eval",
+    )  # fmt: skip
+    assert anchored.warp_adversary  # what keeps a warping trigger out beside the held body
+    for held_off in (auto.resolve(100, 10), auto.resolve(480)):  # no adversarial term
+        assert (held_off.relearn_anchor, held_off.relearn_alpha, held_off.relearn_bn) == (
+            0.0, 0.7, "train",
+        )  # fmt: skip
+    pinned = ULRLConfig.auto(relearn_anchor=0.0, relearn_alpha=0.5).resolve(480, 10)
+    assert (pinned.relearn_anchor, pinned.relearn_alpha, pinned.relearn_bn) == (0.0, 0.5, "train")
     with pytest.raises(BadInput, match="relearn_anchor"):
         ULRLConfig.auto(relearn_anchor=-1.0)

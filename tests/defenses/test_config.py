@@ -55,6 +55,9 @@ PAPER = {
     "probe_min_gap": 0.35,
     "patch_probe": False,  # ours, off
     "patch_adversary": False,  # ours, off
+    "warp_adversary": False,  # ours, off
+    "warp_shift": 1.0,  # ours, unused while warp_adversary is off
+    "warp_grid": 4,  # ours, unused while warp_adversary is off
     "relearn_distill": 0.0,  # ours, off
     "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
     "relearn_anchor": 0.0,  # ours, off
@@ -70,6 +73,7 @@ def test_paper_preset_is_the_reference_exactly():
     # Nothing is left to the data: resolving changes no field, whatever the sample count.
     assert asdict(cfg.resolve(500)) == PAPER
     assert asdict(cfg.resolve(37)) == PAPER
+    assert asdict(cfg.resolve(480, 10)) == PAPER  # no anchor or warp either
 
 
 def test_paper_can_be_made_fully_faithful():

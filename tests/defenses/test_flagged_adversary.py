@@ -64,8 +64,10 @@ def test_eps_is_given_in_pixel_units(clean_lab):
 # WaNet) on the BadNets lab, with the patch adversary off; auto's pasted patches run in
 # test_ulrl_end_to_end. 15 relearning epochs instead of auto's 40 (CI time); measured
 # (ACC 0.969, ASR 1.0 before): per-batch perturbations ACC 0.986, ASR 0.0; a bank of 4 with
-# the fooled-images loss ACC 0.972, ASR 0.0.
-LINF = {"relearn_epochs": 15, "patch_adversary": False}
+# the fooled-images loss ACC 0.972, ASR 0.0. Without the warp and the anchor that auto adds
+# beside it: this module measures the L∞ term alone.
+BEFORE_WARP = {"warp_adversary": False, "relearn_anchor": 0.0, "relearn_alpha": 0.7}
+LINF = {"relearn_epochs": 15, "patch_adversary": False, **BEFORE_WARP}
 
 
 def test_adversarial_relearning_removes_the_backdoor_and_keeps_accuracy(adversarial_lab):

@@ -60,6 +60,7 @@ from ulrl_edge.defenses.ulrl_config import (
     ULRLConfig,
 )
 from ulrl_edge.defenses.unlearning import gradient_ascent
+from ulrl_edge.defenses.warp_adversary import warp, warp_towards_class
 
 __all__ = ["RELEARN_STEPS", "ULRLConfig", "relearn", "ulrl", "unlearn"]
 
@@ -279,6 +280,15 @@ def relearn(
                     )
                 logits = model(inputs + delta)
             ce = _adversarial_cross_entropy(logits, labels, flagged[0], cfg.adversarial_loss)
+            if cfg.warp_adversary and not masks:
+                control = warp_towards_class(
+                    model, inputs, labels, flagged[0], data.spec, cfg.warp_shift,
+                    cfg.warp_grid, cfg.adversarial_steps, adv_gen,
+                )  # fmt: skip
+                warped = model(warp(inputs, control, data.spec))
+                ce = ce + _adversarial_cross_entropy(
+                    warped, labels, flagged[0], cfg.adversarial_loss
+                )
             return cfg.relearn_adversarial * ce
 
     taught = None  # every class
@@ -341,7 +351,9 @@ def relearn(
         if rows:
             refit["cos"] = cosines_by_class()
     model.eval()
-    adversary = ("patch" if masks else "linf") if adversarial_on else None
+    adversary = None
+    if adversarial_on:
+        adversary = "patch" if masks else ("linf+warp" if cfg.warp_adversary else "linf")
     return model, {
         "curve": curve, "reinitialised": reinitialised, "lr": base_lr, "adversary": adversary,
         "bank": 0 if bank is None else len(bank),
