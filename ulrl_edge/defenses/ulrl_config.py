@@ -59,7 +59,7 @@ REFIT_EPOCHS = 20
 # auto's anchor and cosine-penalty weight while the adversarial term runs (with BatchNorm
 # statistics frozen, and the warp adversary beside the perturbations). Measured with 480
 # purify images on the 16 Fashion-MNIST models trained on 54,000 images
-# (NOTES_600_trained.md, twentieth session): the reset row relearned beside a body held near
+# (benchmarks/NOTES_600_retrained.md): the reset row relearned beside a body held near
 # the original leaves the other classes' accuracy alone (Blend VGG: drop 2.9 -> 1.7); the
 # warps keep WaNet out (the anchor without them: ASR 13-98%); and on a BatchNorm ResNet the
 # anchor only works with the statistics frozen (they are not weights it can hold).
