@@ -50,7 +50,7 @@ def model_space_eps(eps: float, spec: PreprocessSpec) -> float:
     return float(eps * spec.scale / np.mean(spec.std))
 
 
-def _aim_gradient(
+def aim_gradient(
     logits_of: Callable[[torch.Tensor], torch.Tensor], variable: torch.Tensor,
     inputs: torch.Tensor, aim: torch.Tensor, chunk: int | None,
 ) -> torch.Tensor:  # fmt: skip
@@ -87,7 +87,7 @@ def towards_class(
     with eval_mode(model):
         for _ in range(steps):
             delta.requires_grad_(True)
-            grad = _aim_gradient(lambda x, d=delta: model(x + d), delta, others, aim, chunk)
+            grad = aim_gradient(lambda x, d=delta: model(x + d), delta, others, aim, chunk)
             delta = (delta.detach() - step * grad.sign()).clamp(-eps, eps)
     return delta
 
@@ -136,7 +136,7 @@ def patch_towards_class(
             def pasted_logits(x: torch.Tensor, p: torch.Tensor = pixels) -> torch.Tensor:
                 return model(paste(x, spec.to_model_input_torch(p), mask))
 
-            grad = _aim_gradient(pasted_logits, pixels, others, aim, chunk)
+            grad = aim_gradient(pasted_logits, pixels, others, aim, chunk)
             pixels = (pixels.detach() - step * grad.sign()).clamp(0, 1)
     return spec.to_model_input_torch(pixels).detach()
 

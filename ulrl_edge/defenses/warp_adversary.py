@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ulrl_edge.data.preprocess import PreprocessSpec
+from ulrl_edge.defenses.flagged_adversary import aim_gradient
 from ulrl_edge.defenses.training import eval_mode
 
 
@@ -47,11 +48,13 @@ def warp(inputs: torch.Tensor, control: torch.Tensor, spec: PreprocessSpec) -> t
 def warp_towards_class(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, target: int,
     spec: PreprocessSpec, max_shift: float, grid: int, steps: int, generator: torch.Generator,
+    chunk: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """The control points [1, 2, grid, grid] of one warp (each displacement at most
     ``max_shift`` pixels) that pushes ``inputs`` towards ``target``: ``steps``
     signed-gradient steps from a random start on the images not labelled ``target``, in eval
-    mode (BatchNorm statistics untouched)."""
+    mode (BatchNorm statistics untouched). ``chunk``: as in
+    :func:`~ulrl_edge.defenses.flagged_adversary.towards_class` (None: one pass)."""
     h, w = _to_nchw(inputs[:1], spec).shape[2:]
     # A pixel is 2 / (size - 1) in grid_sample's units (align_corners=True).
     bound = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)], dtype=inputs.dtype)
@@ -66,7 +69,8 @@ def warp_towards_class(
     with eval_mode(model):
         for _ in range(steps):
             control.requires_grad_(True)
-            loss = nn.functional.cross_entropy(model(warp(others, control, spec)), aim)
-            grad = torch.autograd.grad(loss, control)[0]
+            grad = aim_gradient(
+                lambda x, c=control: model(warp(x, c, spec)), control, others, aim, chunk
+            )
             control = (control.detach() - step * grad.sign()).clamp(-bound, bound)
     return control
