@@ -135,9 +135,7 @@ VARIANTS = {
     # auto as it was before the twentieth session (no warp, no anchor, α 0.7, BatchNorm trained).
     "ulrl-auto-before-warp": ("ulrl-auto", {**BEFORE_WARP}),
     # ... with the warp but without the anchor (what the retrained grid's ResNets ran first).
-    "ulrl-auto-warp": (
-        "ulrl-auto", {"relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train"}
-    ),
+    "ulrl-auto-warp": ("ulrl-auto", {**BEFORE_WARP, "warp_adversary": True}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {**BEFORE_WARP, "unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3,
