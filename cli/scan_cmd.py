@@ -60,8 +60,9 @@ def scan(
 
     Gradient ascent on the clean samples moves the head rows of backdoor targets much more
     than the others; rows whose change is a robust outlier (MAD z > 3.5) are flagged. The
-    auto preset also flags a class that one small perturbation shared by all images reaches
-    far more easily than any other (the target probe).
+    auto preset also flags a class that one change shared by all images (a small
+    perturbation, a slight smooth warp or a small pasted patch) reaches far more easily than
+    any other (the target, warp and patch probes).
 
     [bold]Examples[/bold]
       ulrl-edge scan vendor.onnx --clean samples/
@@ -101,6 +102,8 @@ def scan(
                 "delta": result.report.defense["delta"],
                 "z": result.report.defense["mad"]["z"],
                 "probe": result.report.defense.get("probe"),
+                "warp_probe": result.report.defense.get("warp_probe"),
+                "patch_probe": result.report.defense.get("patch_probe"),
                 "seed": seed,
                 "preset": preset.value,
             })

@@ -277,12 +277,15 @@ def test_purify_verdict_says_how_relearning_met_the_flagged_class():
     ([], 0, 3, "class 0 (cat), found by the patch probe, and re-init"),
     ([0], 0, 3, "class 0 (cat), found in at least 2 of 3 unlearning runs and by the patch probe,"),
     ([0], None, 1, "class 0 (cat), found by unlearning, and re-init"),
+    ([], "warp", 3, "class 0 (cat), found by the warp probe, and re-init"),
 ])
 def test_what_was_done_names_what_flagged_the_class(unlearning, patch, runs, said):
     report = _purify_report()
     report["defense"]["config"] = {"unlearn_runs": runs, "unlearn_agreement": min(runs, 2)}
-    report["defense"]["unlearn"] = {"unlearning_flagged": unlearning, "votes": [1, 0],
-                                    "probe": {"flagged": None}, "patch_probe": {"flagged": patch}}
+    report["defense"]["unlearn"] = {
+        "unlearning_flagged": unlearning, "votes": [1, 0], "probe": {"flagged": None},
+        "patch_probe": {"flagged": None if patch == "warp" else patch},
+        "warp_probe": {"flagged": 0 if patch == "warp" else None}}
     assert said in verdict(report).findings[-1].detail
 
 
@@ -316,11 +319,11 @@ def test_scan_and_verify_verdicts():
     assert verdict({"command": "verify", "metrics": {"measured": measured}}).status == "good"
 
 
-def _scan_finding(found_by, agree, probe=None):
+def _scan_finding(found_by, agree, probe=None, key="probe"):
     entry = {"class": 1, "name": "dog", "delta": 3.0, "z": 5.0, "found_by": found_by,
              "runs_agreeing": agree, "runs": 3}
     report = {"command": "scan", "metrics": {"suspicious": [entry]},
-              "defense": {"mad": {"threshold": 3.5}, "probe": probe or {}}}
+              "defense": {"mad": {"threshold": 3.5}, key: probe or {}}}
     return verdict(report).findings[0].detail
 
 
@@ -334,6 +337,8 @@ def test_scan_verdict_says_what_found_the_class_and_how_firmly():
     assert "weaker evidence" not in confirmed and "lead 62.0%" in confirmed
     by_probe = _scan_finding(["target probe"], 0, probe)
     assert "moved far more" not in by_probe and "perturbation" in by_probe
+    warped = _scan_finding(["unlearning", "warp probe"], 2, {"gap": [0.95]}, "warp_probe")
+    assert "weaker evidence" not in warped and "smooth warp" in warped and "lead 95.0%" in warped
 
 
 @pytest.mark.parametrize(("votes", "probe_flag", "weak"), [(2, None, True), (3, None, False),

@@ -116,8 +116,8 @@ def _purify(report: dict) -> Verdict:
         names = ", ".join(class_label(report, k) for k in weak)
         findings.append(Finding(
             "warn", "Weak evidence for the flagged class",
-            f"Only some unlearning runs flagged class {names} and the perturbation probe did "
-            "not confirm it; that is how a clean model's most easily confused class has been "
+            f"Only some unlearning runs flagged class {names} and no probe confirmed it; "
+            "that is how a clean model's most easily confused class has been "
             "flagged. Without other evidence of a backdoor, and if the accuracy cost matters, "
             "keep the original or rerun with --max-suspicious 0 (a plain fine-tune)."))
     findings.append(_what_was_done(report))
@@ -235,20 +235,28 @@ def _scan(report: dict) -> Verdict:
                           "measure it with ulrl-edge verify --trigger.")
         return Verdict("No suspicious class found", "info", [finding])
     defense = report.get("defense") or {}
-    probe, patch = defense.get("probe") or {}, defense.get("patch_probe") or {}
     findings = [
         Finding("warn", f"Class {class_label(report, s.get('class'))} looks like a backdoor "
-                "target", _evidence(s, threshold, probe, patch)
-                + " Run ulrl-edge purify to remove it.")
+                "target", _evidence(s, threshold, defense) + " Run ulrl-edge purify to remove it.")
         for s in suspicious
     ]
     return Verdict("Suspicious: this model may carry a backdoor", "warn", findings)
 
 
-def _evidence(s: dict, threshold: float, probe: dict, patch: dict | None = None) -> str:
+# What each probe's flag means, in words (``{lead}``: its largest gap).
+_PROBE_EVIDENCE = {
+    "target probe": ("probe", "One small perturbation shared by all images reaches it far more "
+                              "easily than any other class (lead {lead})."),
+    "warp probe": ("warp_probe", "One slight smooth warp applied to every image sends them there "
+                                 "far more easily than to any other class (lead {lead})."),
+    "patch probe": ("patch_probe", "One small patch pasted on every image sends them there far "
+                                   "more easily than to any other class (lead {lead})."),
+}  # fmt: skip
+
+
+def _evidence(s: dict, threshold: float, defense: dict) -> str:
     """What flagged one suspicious class, in words (reports before ``found_by``: unlearning)."""
     found_by = s.get("found_by") or ["unlearning"]
-    patch = patch or {}
     parts = []
     if "unlearning" in found_by:
         z = "∞" if s.get("z") is None else f"{s['z']:.1f}"
@@ -256,20 +264,16 @@ def _evidence(s: dict, threshold: float, probe: dict, patch: dict | None = None)
         runs_text = f"; {agree} of {runs} unlearning runs agree" if agree is not None else ""
         parts.append(f"Its output neuron moved far more than the others while the model was "
                      f"made to forget (robust z = {z}, threshold {threshold}{runs_text}).")
-        confirmed = "target probe" in found_by or "patch probe" in found_by
+        confirmed = any(name in found_by for name in _PROBE_EVIDENCE)
         if agree is not None and agree < runs and not confirmed:
-            parts.append("The runs were split and the perturbation probe did not confirm it: "
+            parts.append("The runs were split and no probe confirmed it: "
                          "weaker evidence (it has flagged a clean model's most easily confused "
                          "class); if you know the trigger, check with ulrl-edge verify "
                          "--trigger.")
-    if "target probe" in found_by:
-        gap = max(probe.get("gap") or [0.0])
-        parts.append(f"One small perturbation shared by all images reaches it far more easily "
-                     f"than any other class (lead {pct(gap)}).")
-    if "patch probe" in found_by:
-        gap = max(patch.get("gap") or [0.0])
-        parts.append(f"One small patch pasted on every image sends them there far more easily "
-                     f"than to any other class (lead {pct(gap)}).")
+    for name, (key, words) in _PROBE_EVIDENCE.items():
+        if name in found_by:
+            gap = max((defense.get(key) or {}).get("gap") or [0.0])
+            parts.append(words.format(lead=pct(gap)))
     return " ".join(parts)
 
 

@@ -35,12 +35,14 @@ class ScanResult:
 
 
 def found_by(found: dict, k: int) -> list[str]:
-    """Which detectors flagged class ``k``: ``unlearning``, ``target probe``, ``patch probe``."""
-    probe, patch = found.get("probe") or {}, found.get("patch_probe") or {}
+    """Which detectors flagged class ``k``: ``unlearning``, ``target probe``, ``warp probe``,
+    ``patch probe``."""
     by_unlearning = found.get("unlearning_flagged", found["flagged"])
-    return [name for name, hit in (("unlearning", k in by_unlearning),
-                                   ("target probe", probe.get("flagged") == k),
-                                   ("patch probe", patch.get("flagged") == k)) if hit]
+    probes = (("target probe", "probe"), ("warp probe", "warp_probe"),
+              ("patch probe", "patch_probe"))  # fmt: skip
+    return ["unlearning"] * (k in by_unlearning) + [
+        name for name, key in probes if (found.get(key) or {}).get("flagged") == k
+    ]
 
 
 def scan(

@@ -55,9 +55,10 @@ PAPER = {
     "probe_min_gap": 0.35,
     "patch_probe": False,  # ours, off
     "patch_adversary": False,  # ours, off
+    "warp_probe": False,  # ours, off
     "warp_adversary": False,  # ours, off
-    "warp_shift": 1.0,  # ours, unused while warp_adversary is off
-    "warp_grid": 4,  # ours, unused while warp_adversary is off
+    "warp_shift": 1.0,  # ours, unused while the warp probe and adversary are off
+    "warp_grid": 4,  # ours, unused while the warp probe and adversary are off
     "relearn_distill": 0.0,  # ours, off
     "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
     "relearn_anchor": 0.0,  # ours, off

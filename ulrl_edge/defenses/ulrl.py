@@ -2,10 +2,11 @@
 
 Phase 1 runs gradient ascent on the clean samples, measures how far each row of the head
 moved (Δ_k) and flags the rows that are outliers by median absolute deviation (``auto``
-also runs :mod:`.target_probe` and puts a class it finds first). Phase 2
-reloads the original weights, re-initialises the flagged rows and fine-tunes the whole
-network with a penalty that keeps those rows away from their old direction. See
-``shared/ULRL.md`` for the reference numbers that :meth:`ULRLConfig.paper` reproduces.
+also runs :mod:`.target_probe`, :mod:`.warp_probe` and :mod:`.patch_probe` and puts a class
+they find first). Phase 2 reloads the original weights, re-initialises the flagged rows and
+fine-tunes the whole network with a penalty that keeps those rows away from their old
+direction. See ``shared/ULRL.md`` for the reference numbers that :meth:`ULRLConfig.paper`
+reproduces.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from ulrl_edge.defenses.ulrl_config import (
 )
 from ulrl_edge.defenses.unlearning import gradient_ascent
 from ulrl_edge.defenses.warp_adversary import warp, warp_towards_class
+from ulrl_edge.defenses.warp_probe import probe_warp_target
 
 __all__ = ["RELEARN_STEPS", "ULRLConfig", "relearn", "ulrl", "unlearn"]
 
@@ -151,7 +153,7 @@ def _unlearn(
     direction = torch.stack([run.pop("_direction") for run in runs]).mean(0)
     for run in runs:
         run["mad"] = run["mad"].to_dict()
-    if cfg.probe_eps or cfg.patch_probe:
+    if cfg.probe_eps or cfg.patch_probe or cfg.warp_probe:
         summary["unlearning_flagged"] = list(flagged)
     if cfg.probe_eps:
         probe = probe_target_class(
@@ -159,7 +161,14 @@ def _unlearn(
         )
         summary["probe"] = probe.to_dict()
         flagged = _first(probe.flagged, flagged, cfg.max_suspicious)
-    if cfg.patch_probe:
+    if cfg.warp_probe:
+        warped = probe_warp_target(
+            model, data, seed=cfg.seed, progress=progress, max_shift=cfg.warp_shift,
+            grid=cfg.warp_grid,
+        )  # fmt: skip
+        summary["warp_probe"] = warped.to_dict()
+        flagged = _first(warped.flagged, flagged, cfg.max_suspicious)
+    if cfg.patch_probe:  # last, so that its flag goes first: relearning pastes patches there
         patch = probe_patch_target(model, data, seed=cfg.seed, progress=progress)
         summary["patch_probe"] = patch.to_dict()
         flagged = _first(patch.flagged, flagged, cfg.max_suspicious)

@@ -149,6 +149,10 @@ class ULRLConfig:
         patch_adversary: When the patch probe flagged the class that relearning aims at,
             the adversarial term pastes a patch crafted towards it (at a place where the
             probe found it) instead of adding an L∞ perturbation.
+        warp_probe: Also run the warp probe after unlearning (see ``warp_probe``): a class
+            that one small smooth warp (``warp_shift``, ``warp_grid``) reaches far more
+            easily than any other is flagged first (warping triggers, which neither the L∞
+            probe nor the patch probe imitates). The patch probe's flag, if any, goes first.
         warp_adversary: Where the L∞ perturbation runs, the adversarial term also warps
             each batch along one smooth displacement field crafted towards the flagged
             class (see ``warp_adversary``): a stand-in for warping triggers (WaNet).
@@ -228,6 +232,7 @@ class ULRLConfig:
     probe_min_gap: float = PROBE_MIN_GAP
     patch_probe: bool = False
     patch_adversary: bool = False
+    warp_probe: bool = False
     warp_adversary: bool = False
     warp_shift: float = 1.0
     warp_grid: int = 4
@@ -258,9 +263,11 @@ class ULRLConfig:
         at the flagged class (resetting the row alone let the backdoor come back), at a
         fifth of the learning rate (the full rate wrecked some well-trained models) while
         its answers among the other classes stay close to the original's (distillation); a
-        universal-perturbation probe adds the target where unlearning missed it, and a
-        patch probe a patch trigger's target, which relearning then meets with pasted
-        patches instead of small perturbations (BadNets on well-trained models); a reset
+        universal-perturbation probe adds the target where unlearning missed it, a patch
+        probe a patch trigger's target, which relearning then meets with pasted patches
+        instead of small perturbations (BadNets on well-trained models), and a warp probe
+        a warping trigger's (WaNet on well-trained VGGs, where unlearning flagged a wrong
+        class); a reset
         class that relearning all but lost gets its row refitted alone, against the same
         adversary (the bundled sample's T-shirts: 2% → 77%). Where perturbations are the
         adversary, smooth warps towards the class join them (warping triggers); and while
@@ -288,6 +295,7 @@ class ULRLConfig:
             probe_eps=PROBE_EPS,
             patch_probe=True,
             patch_adversary=True,
+            warp_probe=True,
             warp_adversary=True,
             relearn_anchor=None,
             relearn_alpha=None,
