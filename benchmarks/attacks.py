@@ -5,6 +5,10 @@ clean-label variant rarely implants in a few epochs on a 10k subset, so the sinu
 stamped on non-target images that are relabelled, as BackdoorBench's ``sig`` with
 ``pratio`` over all classes does).
 
+``clean`` is no attack: the same training with nothing poisoned (its ASR is BadNets'
+trigger measured on a model that never saw it). It asks whether a defense flags a class,
+and what it costs, on a model with no backdoor.
+
 Two extra attacks that need no external data:
 
 * ``trojan``: a 5×5 seeded random black/white patch at the top-left corner (a Trojan-like
@@ -30,11 +34,12 @@ RATE = 0.10
 
 @dataclass(frozen=True)
 class Attack:
-    """A named attack: its trigger spec and the mode it poisons with."""
+    """A named attack: its trigger spec, the mode it poisons with, and its poisoning rate."""
 
     name: str
     spec: str
     mode: str = "all2one"
+    rate: float = RATE
 
 
 def _lowfreq_png(cache: Path, size: int) -> Path:
@@ -58,10 +63,11 @@ def attack_specs(cache: Path, size: int) -> dict[str, Attack]:
         "wanet": Attack("wanet", "wanet:k=4,s=1.0,seed=0"),
         "trojan": Attack("trojan", "badnets:size=5,pos=tl,margin=1,color=random,seed=3"),
         "lowfreq": Attack("lowfreq", f"blend:img={_lowfreq_png(cache, size)},alpha=0.15"),
+        "clean": Attack("clean", "badnets:size=3,pos=br,margin=1", rate=0.0),
     }
 
 
-ATTACKS = ("badnets", "blend", "sig", "wanet", "trojan", "lowfreq")
+ATTACKS = ("badnets", "blend", "sig", "wanet", "trojan", "lowfreq", "clean")
 
 
 def trigger_of(attack: Attack) -> Trigger:

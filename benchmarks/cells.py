@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.attacks import RATE, TARGET, Attack, trigger_of
+from benchmarks.attacks import TARGET, Attack, trigger_of
 from benchmarks.models import build
 from ulrl_edge.data import ImageSet, PreprocessSpec, poison
 from ulrl_edge.data.augment import random_crop_flip
@@ -117,7 +117,7 @@ def backdoored_onnx(
     cache.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     poisoned, mask = poison(
-        data.train, trigger_of(attack), TARGET, RATE, seed=seed, mode=attack.mode
+        data.train, trigger_of(attack), TARGET, attack.rate, seed=seed, mode=attack.mode
     )
     h, w, c = data.train.hwc
     model = build(arch, c, len(data.train.class_names) or int(data.train.y.max()) + 1, h)

@@ -242,14 +242,39 @@ def hand_notes(notes: Path) -> list[str]:
 
 def implanted(row: dict) -> bool:
     """Whether the row's undefended model carried the backdoor (it counts in the tables)."""
-    return row["asr0"] >= MIN_IMPLANTED_ASR
+    return row["asr0"] >= MIN_IMPLANTED_ASR and not is_clean(row)
+
+
+def is_clean(row: dict) -> bool:
+    """A model trained with nothing poisoned (``--attacks clean``)."""
+    return row["attack"] == "clean"
+
+
+def clean_models(rows: list[dict]) -> list[str]:
+    """Per clean model and defense: what it flagged and what it cost."""
+    clean = sorted((r for r in rows if is_clean(r)), key=lambda r: (
+        r["data"], r["arch"], r["seed"], defenses_in(rows).index(r["defense"])))  # fmt: skip
+    if not clean:
+        return ["- none run (`--attacks clean`)"]
+    out = [
+        "| data | arch | seed | defense | ACC before % | ACC after % | drop (pp) | flagged |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in clean:
+        flagged = ", ".join(str(k) for k in r.get("flagged") or []) or "nothing"
+        out.append(
+            f"| {r['data']} | {r['arch']} | {r['seed']} | {r['defense']} | "
+            f"{100 * r['acc0']:.1f} | {100 * r['acc']:.1f} | "
+            f"{100 * (r['acc0'] - r['acc']):.1f} | {flagged} |"
+        )
+    return out
 
 
 def not_implanted(rows: list[dict]) -> list[str]:
     """The (cell, seed) runs left out of the tables because the attack did not take."""
     seen = {}
     for r in rows:
-        if not implanted(r):
+        if not implanted(r) and not is_clean(r):
             seen[model_key(r)] = r
     if not seen:
         return ["- none"]
@@ -348,6 +373,10 @@ def write(results: Path, md: Path, png: Path, notes: Path) -> None:
         f"{100 * MIN_IMPLANTED_ASR:.0f}%)",
         "",
         *not_implanted(everything),
+        "",
+        "## Clean models (trained with nothing poisoned): what each defense flagged",
+        "",
+        *clean_models(everything),
         "",
         *hand_notes(notes),
     ]  # fmt: skip

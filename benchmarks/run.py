@@ -1,7 +1,7 @@
 """Benchmark every defense on every (data, attack, architecture) cell.
 
     python benchmarks/run.py --quick          # Fashion-MNIST, 1 seed, 2 archs, 4 attacks
-    python benchmarks/run.py --full           # both data sets, 6 attacks, 3 archs, 3 seeds
+    python benchmarks/run.py --full           # both data sets, 6 attacks + clean, 3 archs, 3 seeds
     python benchmarks/run.py --full --workers 2   # the same, one process per core
     python benchmarks/run.py --defenses ulrl-auto,ft --attacks badnets --archs vit --seeds 0,1
 
@@ -38,7 +38,8 @@ DEFENSES = (
     "ulrl-auto-fooled", "ulrl-auto-patch",
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
     "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
-    "ulrl-auto-before-warp", "ulrl-auto-warp", "ft", "fp",
+    "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
+    "ulrl-auto-eps15", "ulrl-auto-eps20", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -53,7 +54,10 @@ BEFORE_KD = {"relearn_adversarial": 1.0, "relearn_distill": 0.0}
 # every variant measured before pins it (their own settings still win).
 BEFORE_WARP = {
     "warp_adversary": False, "relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train",
+    "warp_probe": False,
 }  # fmt: skip
+# auto before the twenty-first session's warp probe.
+BEFORE_WARP_PROBE = {"warp_probe": False}
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
 # default 2000 iterations of 256 images took over 5 min per model on one core (measured), 9 h
 # for the full grid; 200 iterations keep its schedule and threshold, a tenth of the work.
@@ -136,6 +140,12 @@ VARIANTS = {
     "ulrl-auto-before-warp": ("ulrl-auto", {**BEFORE_WARP}),
     # ... with the warp but without the anchor (what the retrained grid's ResNets ran first).
     "ulrl-auto-warp": ("ulrl-auto", {**BEFORE_WARP, "warp_adversary": True}),
+    # auto as it was in the twentieth session: warp adversary and anchor, no warp probe.
+    "ulrl-auto-before-warp-probe": ("ulrl-auto", {**BEFORE_WARP_PROBE}),
+    # auto with a larger perturbation bound (SIG's and Blend's triggers change pixels by up
+    # to 0.16-0.2; the anchored body keeps features a 0.1 bound does not reach).
+    "ulrl-auto-eps15": ("ulrl-auto", {"adversarial_eps": 0.15}),
+    "ulrl-auto-eps20": ("ulrl-auto", {"adversarial_eps": 0.2}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {**BEFORE_WARP, "unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3,
@@ -160,7 +170,7 @@ FULL = {
     "data": ["fmnist", "rgb"],
     "seeds": [0, 1, 2],
     "archs": ["resnet", "vgg", "vit"],
-    "attacks": ["badnets", "blend", "sig", "wanet", "trojan", "lowfreq"],
+    "attacks": ["badnets", "blend", "sig", "wanet", "trojan", "lowfreq", "clean"],
     # ANP at a tenth of its default budget (see VARIANTS); the ULRL variants are for
     # --n-clean studies, not the side-by-side grid.
     "defenses": ["ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp-200it", "ibau", "sau"],
@@ -212,6 +222,16 @@ def _trim() -> None:
         pass
 
 
+def detectors(details: dict) -> dict | None:
+    """ULRL: what each detector flagged (unlearning's list, each probe's class or None)."""
+    found = details.get("unlearn")
+    if not isinstance(found, dict) or "unlearning_flagged" not in found:
+        return None
+    probes = {key: (found.get(key) or {}).get("flagged")
+              for key in ("probe", "warp_probe", "patch_probe") if key in found}  # fmt: skip
+    return {"unlearning": found["unlearning_flagged"], **probes}
+
+
 def der(asr0: float, asr1: float, acc0: float, acc1: float) -> float:
     """BackdoorBench's defense effectiveness rating, in [0, 1]."""
     return (max(0.0, asr0 - asr1) - max(0.0, acc0 - acc1) + 1) / 2
@@ -247,7 +267,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     size.add_argument("--full", action="store_true", help="every cell, 3 seeds")
     p.add_argument("--seeds", help="comma-separated seeds (overrides the preset)")
     p.add_argument("--defenses", help=f"comma-separated, from {','.join(DEFENSES)}")
-    p.add_argument("--attacks", help="comma-separated: badnets,blend,sig,wanet,trojan,lowfreq")
+    p.add_argument("--attacks", help="comma-separated: badnets,blend,sig,wanet,trojan,lowfreq, and "
+                   "clean (no poison: what a defense flags on a model without a backdoor)")
     p.add_argument("--archs", help="comma-separated: resnet,vgg,vit")
     p.add_argument("--data", help="comma-separated: fmnist,rgb")
     p.add_argument("--n-train", type=int, help="training subset size")
@@ -466,6 +487,7 @@ def main(argv=None) -> int:
                             # ULRL: the reset rows refitted after relearning ([] : none).
                             "refit": ((result.details.get("relearn") or {}).get("refit")
                                       or {}).get("rows"),
+                            "found": detectors(result.details),
                             "model": info,
                         }  # fmt: skip
                         with results.open("a") as f:
