@@ -95,3 +95,23 @@ def test_auto_anchors_relearning_while_the_adversarial_term_runs():
     assert (pinned.relearn_anchor, pinned.relearn_alpha, pinned.relearn_bn) == (0.0, 0.5, "train")
     with pytest.raises(BadInput, match="relearn_anchor"):
         ULRLConfig.auto(relearn_anchor=-1.0)
+
+
+def test_with_nothing_flagged_auto_relearns_held_where_the_adversarial_term_would_run(clean_lab):
+    lab = clean_lab
+    data = lab.training_data()
+    reference = anchor_to(lab.model, data, free_rows=[], max_importance=1e9)
+    # 30 images per class: pin the adversarial weight as 40 per class would resolve it.
+    base = ULRLConfig.auto(relearn_epochs=3, relearn_adversarial=2.0)
+    held = base.resolve(len(lab.purify.y), 10)
+    model, details = relearn(lab.model, data, held, flagged=[])
+    assert details["anchor"]["weight"] == held.relearn_anchor > 0
+    assert details["lr"] == held.relearn_lr_adversarial and details["adversary"] is None
+    plain = base.with_overrides(unflagged_relearn="finetune").resolve(len(lab.purify.y), 10)
+    tuned, plain_details = relearn(lab.model, data, plain, flagged=[])
+    assert plain_details["anchor"] is None and plain_details["lr"] == plain.relearn_lr
+    # Held near the original (what it costs in accuracy: the benchmark's clean models).
+    assert float(reference.penalty(model)) < 0.5 * float(reference.penalty(tuned))
+    assert ULRLConfig.paper().unflagged_relearn == "finetune"
+    with pytest.raises(BadInput, match="unflagged_relearn"):
+        ULRLConfig.auto(unflagged_relearn="frozen")

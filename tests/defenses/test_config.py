@@ -29,6 +29,7 @@ PAPER = {
     "unlearn_check": "epoch",
     "unlearn_runs": 1,
     "unlearn_agreement": 1,
+    "unlearn_mean_outlier": False,  # ours, off (one run)
     "score": "l1",
     "mad_threshold": 3.5,
     "max_suspicious": 2,
@@ -62,6 +63,7 @@ PAPER = {
     "relearn_distill": 0.0,  # ours, off
     "distill_classes": "unflagged",  # ours, unused while relearn_distill is 0
     "relearn_anchor": 0.0,  # ours, off
+    "unflagged_relearn": "finetune",  # the reference: a plain fine-tune
     "refit_epochs": 0,  # ours, off
     "refit_lr": 0.01,  # ours, unused while refit_epochs is 0
     "refit_class_drop": 0.5,  # ours, unused while refit_epochs is 0

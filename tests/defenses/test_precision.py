@@ -122,11 +122,13 @@ def test_ulrl_under_float16_autocast_removes_the_backdoor_as_float32_does(backdo
     lab = backdoored_lab
     # float16 is emulated on the CPU, ~20x slower than float32: a short relearning, and no
     # probes (the unlearning runs flag the target on this model by themselves). What is
-    # checked is that autocast changes nothing that matters.
+    # checked is that autocast changes nothing that matters: unlearning runs in float32
+    # (under float16 it flagged a wrong class on this model's 400-image sibling).
     cfg = ULRLConfig.auto(patch_probe=False, probe_eps=(), relearn_epochs=3)
     full = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     with mixed_precision("cpu", torch.float16):
         half = get_defense("ulrl")(lab.model, lab.training_data(), cfg)
     assert half.details["flagged"] == full.details["flagged"] == [lab.target]
+    assert half.details["unlearn"]["delta"] == full.details["unlearn"]["delta"]
     assert lab.asr(half.model) <= 0.10
     assert abs(lab.acc(half.model) - lab.acc(full.model)) <= 0.02

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-__all__ = ["amp_dtype", "backward_and_step", "dtype_name", "mixed_precision"]
+__all__ = ["amp_dtype", "backward_and_step", "dtype_name", "full_precision", "mixed_precision"]
 
 # One loss scaler per optimiser: its scale adapts over the steps of a whole run.
 _SCALERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -48,6 +48,13 @@ def mixed_precision(device: str | torch.device, dtype: torch.dtype | None) -> It
     # runs inside this one, so cached copies would hide every optimiser step from later
     # forward passes (the weights would look frozen at their first cast).
     with torch.autocast(torch.device(device).type, dtype=dtype, cache_enabled=False):
+        yield
+
+
+@contextlib.contextmanager
+def full_precision(device: str | torch.device) -> Iterator[None]:
+    """Inside, forward passes on ``device``'s type run in float32 again (autocast off)."""
+    with torch.autocast(torch.device(device).type, enabled=False):
         yield
 
 

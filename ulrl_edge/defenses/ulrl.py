@@ -42,6 +42,7 @@ from ulrl_edge.defenses.flagged_adversary import (
 )
 from ulrl_edge.defenses.mad import mad_outliers
 from ulrl_edge.defenses.patch_probe import PatchProbeResult, probe_patch_target
+from ulrl_edge.defenses.precision import full_precision
 from ulrl_edge.defenses.registry import register_defense
 from ulrl_edge.defenses.row_refit import lost_rows, refit_rows
 from ulrl_edge.defenses.target_probe import probe_target_class
@@ -82,7 +83,11 @@ def _unlearn_once(
     model = fresh_copy(model0)
     head = locate_head(model)
     w0 = head.rows().detach().clone()
-    curve, steps = gradient_ascent(model, data, cfg.ascent(), seed, progress, {"seed": seed})
+    # Always float32: under float16 autocast the loss scaler skips the first ascent steps
+    # and the rows' changes lost their order (digits, measured: a wrong class flagged, or
+    # the target's z over the runs 7.5 -> 3.2). Unlearning is the short phase.
+    with full_precision(model_device(model)):
+        curve, steps = gradient_ascent(model, data, cfg.ascent(), seed, progress, {"seed": seed})
     with torch.no_grad():
         change = (head.rows().detach() - w0).abs().sum(dim=1)
         if cfg.score == "relative":
@@ -139,12 +144,14 @@ def _unlearn(
         for run in runs:
             votes[list(run["mad"].candidates)] += 1
             zsum += np.minimum(np.asarray(run["mad"].z), 1e6)
+        mean_delta = np.mean([run["delta"] for run in runs], axis=0)
+        mad = mad_outliers(mean_delta, threshold=cfg.mad_threshold, max_flagged=None, rank="z")
         agreed = [k for k in range(len(votes)) if votes[k] >= cfg.unlearn_agreement]
+        if cfg.unlearn_mean_outlier:
+            agreed = [k for k in agreed if k in mad.candidates]
         if cfg.rank == "z":
             agreed.sort(key=lambda k: (-votes[k], -zsum[k], k))
         flagged = agreed[: cfg.max_suspicious]
-        mean_delta = np.mean([run["delta"] for run in runs], axis=0)
-        mad = mad_outliers(mean_delta, threshold=cfg.mad_threshold, max_flagged=None, rank="z")
         summary = {
             "delta": [float(v) for v in mean_delta],
             "mad": mad.to_dict(),
@@ -235,11 +242,14 @@ def relearn(
     stream = BatchStream(
         data, cfg.batch_size, gen, model_device(model), cfg.augment, balanced=cfg.relearn_balanced
     )
+    # Nothing flagged: a plain fine-tune (the reference), or held like the adversarial
+    # relearning (anchored, at its rate) where that would have run.
+    held = not flagged and cfg.unflagged_relearn == "anchored" and cfg.relearn_adversarial > 0
     base_lr = cfg.relearn_lr
-    if adversarial_on and cfg.relearn_lr_adversarial is not None:
+    if (adversarial_on or held) and cfg.relearn_lr_adversarial is not None:
         base_lr = cfg.relearn_lr_adversarial
     anchor = None
-    if flagged and cfg.relearn_anchor:
+    if (flagged or held) and cfg.relearn_anchor:
         free = list(flagged) if cfg.reinit else []
         bound = 1.0 / (base_lr * cfg.relearn_anchor)
         anchor = anchor_to(model0, data, free, bound, progress)
