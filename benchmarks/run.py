@@ -39,7 +39,7 @@ DEFENSES = (
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
     "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
     "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
-    "ulrl-auto-eps15", "ulrl-auto-eps20", "ft", "fp",
+    "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -54,10 +54,11 @@ BEFORE_KD = {"relearn_adversarial": 1.0, "relearn_distill": 0.0}
 # every variant measured before pins it (their own settings still win).
 BEFORE_WARP = {
     "warp_adversary": False, "relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train",
-    "warp_probe": False,
+    "warp_probe": False, "unlearn_mean_outlier": False, "unflagged_relearn": "finetune",
 }  # fmt: skip
-# auto before the twenty-first session's warp probe.
-BEFORE_WARP_PROBE = {"warp_probe": False}
+# auto before the twenty-first session's warp probe and its test of the runs' mean Δ.
+BEFORE_WARP_PROBE = {"warp_probe": False, "unlearn_mean_outlier": False,
+                     "unflagged_relearn": "finetune"}  # fmt: skip
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
 # default 2000 iterations of 256 images took over 5 min per model on one core (measured), 9 h
 # for the full grid; 200 iterations keep its schedule and threshold, a tenth of the work.
@@ -146,6 +147,8 @@ VARIANTS = {
     # to 0.16-0.2; the anchored body keeps features a 0.1 bound does not reach).
     "ulrl-auto-eps15": ("ulrl-auto", {"adversarial_eps": 0.15}),
     "ulrl-auto-eps20": ("ulrl-auto", {"adversarial_eps": 0.2}),
+    # auto with a plain fine-tune at the reference rate when nothing is flagged.
+    "ulrl-auto-unflagged-ft": ("ulrl-auto", {"unflagged_relearn": "finetune"}),
     "ulrl-auto-b64": (
         "ulrl-auto",
         {**BEFORE_WARP, "unlearn_batch_size": 64, "unlearn_runs": 5, "unlearn_agreement": 3,
