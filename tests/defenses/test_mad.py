@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -87,9 +88,13 @@ score_lists = st.lists(finite, min_size=3, max_size=20)
 
 
 def _robust(result) -> bool:
-    """No z so close to the threshold that rounding could move it across."""
-    return result.mad > 1e-6 * max(1.0, max(abs(s) for s in result.scores)) and all(
-        abs(z - result.threshold) > 1e-6 for z in result.z
+    """No z so close to the threshold, or to another flagged z, that rounding could move it
+    across (flagged rows are ranked by z: near-ties may swap, e.g. 1000 and 999.9999…)."""
+    flagged = sorted(result.z[k] for k in result.flagged)
+    return (
+        result.mad > 1e-6 * max(1.0, max(abs(s) for s in result.scores))
+        and all(abs(z - result.threshold) > 1e-6 for z in result.z)
+        and all(b - a > 1e-6 * max(1.0, abs(b)) for a, b in pairwise(flagged))
     )
 
 
