@@ -87,6 +87,8 @@ def test_auto_anchors_relearning_while_the_adversarial_term_runs():
         5.0, 0.2, "eval",
     )  # fmt: skip
     assert anchored.warp_adversary  # what keeps a warping trigger out beside the held body
+    # Held relearning moves slower (the anchor, a fifth of the rate): twice the steps.
+    assert anchored.relearn_epochs == 2 * auto.resolve(480).relearn_epochs == 50
     for held_off in (auto.resolve(100, 10), auto.resolve(480)):  # no adversarial term
         assert (held_off.relearn_anchor, held_off.relearn_alpha, held_off.relearn_bn) == (
             0.0, 0.7, "train",
