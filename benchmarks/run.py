@@ -39,7 +39,8 @@ DEFENSES = (
     "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
     "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
     "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
-    "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ft", "fp",
+    "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ulrl-auto-e50",
+    "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -56,9 +57,12 @@ BEFORE_WARP = {
     "warp_adversary": False, "relearn_anchor": 0.0, "relearn_alpha": 0.7, "relearn_bn": "train",
     "warp_probe": False, "unlearn_mean_outlier": False, "unflagged_relearn": "finetune",
 }  # fmt: skip
+# The held relearning's epochs before it took twice the steps, for the grids' 480 purify
+# images (750 steps of 16 images); later variants pin it where it changes their runs.
+HELD_750 = {"relearn_epochs": 25}
 # auto before the twenty-first session's warp probe and its test of the runs' mean Δ.
 BEFORE_WARP_PROBE = {"warp_probe": False, "unlearn_mean_outlier": False,
-                     "unflagged_relearn": "finetune"}  # fmt: skip
+                     "unflagged_relearn": "finetune", **HELD_750}  # fmt: skip
 # Benchmark-only budgets, named so that no table passes them off as the default. ANP's
 # default 2000 iterations of 256 images took over 5 min per model on one core (measured), 9 h
 # for the full grid; 200 iterations keep its schedule and threshold, a tenth of the work.
@@ -145,8 +149,15 @@ VARIANTS = {
     "ulrl-auto-before-warp-probe": ("ulrl-auto", {**BEFORE_WARP_PROBE}),
     # auto with a larger perturbation bound (SIG's and Blend's triggers change pixels by up
     # to 0.16-0.2; the anchored body keeps features a 0.1 bound does not reach).
-    "ulrl-auto-eps15": ("ulrl-auto", {"adversarial_eps": 0.15}),
-    "ulrl-auto-eps20": ("ulrl-auto", {"adversarial_eps": 0.2}),
+    "ulrl-auto-eps15": ("ulrl-auto", {"adversarial_eps": 0.15, **HELD_750}),
+    "ulrl-auto-eps20": ("ulrl-auto", {"adversarial_eps": 0.2, **HELD_750}),
+    # auto with twice the relearning steps (480 images: 50 epochs instead of 25): what
+    # HELD_RELEARN_STEPS gives there; screened first, then run on both grids.
+    "ulrl-auto-e50": ("ulrl-auto", {"relearn_epochs": 50}),
+    # ... and a larger perturbation bound with those steps (0.15 at 25 epochs cost accuracy).
+    "ulrl-auto-eps15-e50": ("ulrl-auto", {"adversarial_eps": 0.15, "relearn_epochs": 50}),
+    # auto before held relearning took twice the steps (twenty-second session).
+    "ulrl-auto-before-held-steps": ("ulrl-auto", {**HELD_750}),
     # auto with a plain fine-tune at the reference rate when nothing is flagged.
     "ulrl-auto-unflagged-ft": ("ulrl-auto", {"unflagged_relearn": "finetune"}),
     "ulrl-auto-b64": (
