@@ -291,7 +291,8 @@ class ULRLConfig:
         class join them (warping triggers); and while the adversarial term runs, relearning
         holds the weights the clean images use near their original values (the anchor), with
         BatchNorm statistics frozen and the cosine penalty at 0.2, so that the other classes
-        keep their accuracy (the warps keep WaNet out). The penalty's kind stays the
+        keep their accuracy (the warps keep WaNet out), for twice the steps (held, the reset
+        class recovers slower). The penalty's kind stays the
         reference's: orthogonality penalties left the backdoor in.
         """
         base = cls(
