@@ -85,6 +85,22 @@ def test_float16_steps_are_scaled_and_an_overflow_is_skipped():
         assert value.dtype == torch.float32  # weights stay float32 for the export
 
 
+def test_a_float32_step_with_gradients_that_are_not_finite_is_skipped():
+    # Relearning against 0.15 perturbations once overflowed in float32 and every weight of
+    # a ResNet became NaN (ACC 9%): such a step must leave the weights as they were.
+    net = _net()
+    x = torch.randn(16, 8, generator=torch.Generator().manual_seed(4))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    before = copy.deepcopy(net.state_dict())
+    overflowing = net(x).sum() * torch.tensor(float("inf"))
+    assert backward_and_step(overflowing, opt, net.parameters(), clip_norm=20.0) is False
+    assert backward_and_step(net(x).sum() * float("inf"), opt, net.parameters()) is False
+    for name, value in net.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert backward_and_step(net(x).pow(2).sum(), opt, net.parameters()) is True  # finite
+    assert not torch.equal(net.state_dict()["0.weight"], before["0.weight"])
+
+
 def test_forward_passes_see_every_step_inside_one_autocast_region():
     # A whole defense runs in one region; a cached cast of the weights would freeze them.
     net = _net()

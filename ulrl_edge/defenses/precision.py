@@ -81,8 +81,11 @@ def backward_and_step(
 
     Under float16 autocast the loss is scaled and the gradients unscaled before clipping.
 
+    A step whose gradients are not finite is skipped (in float32 too: one overflowing
+    step, e.g. relearning against large perturbations, turned every weight into NaN).
+
     Returns:
-        False when the step was skipped (float16 gradients overflowed), else True.
+        False when the step was skipped (gradients overflowed), else True.
     """
     device_type = objective.device.type
     scaler = _scaler(optimizer, device_type)
@@ -92,12 +95,24 @@ def backward_and_step(
         (objective if scaler is None else scaler.scale(objective)).backward()
     if scaler is not None:
         scaler.unscale_(optimizer)
+    params = list(params)
     if clip_norm is not None:
-        torch.nn.utils.clip_grad_norm_(list(params), max_norm=clip_norm, norm_type=2)
+        torch.nn.utils.clip_grad_norm_(params, max_norm=clip_norm, norm_type=2)
     if scaler is None:
+        if not _finite_gradients(params):
+            optimizer.zero_grad(set_to_none=True)
+            return False
         optimizer.step()
         return True
     scale = scaler.get_scale()
     scaler.step(optimizer)
     scaler.update()
     return scaler.get_scale() >= scale  # the scale only shrinks after a skipped step
+
+
+def _finite_gradients(params: list[torch.Tensor]) -> bool:
+    """True when no gradient holds an inf or a NaN (one check, one sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.stack([g.detach().float().abs().amax() for g in grads]).isfinite().all())
