@@ -40,7 +40,8 @@ DEFENSES = (
     "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
     "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
     "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ulrl-auto-e50",
-    "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ft", "fp",
+    "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ulrl-auto-eps15-clip",
+    "ulrl-auto-clip", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -156,6 +157,10 @@ VARIANTS = {
     "ulrl-auto-e50": ("ulrl-auto", {"relearn_epochs": 50}),
     # ... and a larger perturbation bound with those steps (0.15 at 25 epochs cost accuracy).
     "ulrl-auto-eps15-e50": ("ulrl-auto", {"adversarial_eps": 0.15, "relearn_epochs": 50}),
+    # ... and with relearning's gradients clipped as unlearning's are (the 0.15 bound's
+    # collapse was an overflow in the first epoch).
+    "ulrl-auto-eps15-clip": ("ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 20.0}),
+    "ulrl-auto-clip": ("ulrl-auto", {"relearn_clip_norm": 20.0}),
     # auto before held relearning took twice the steps (twenty-second session).
     "ulrl-auto-before-held-steps": ("ulrl-auto", {**HELD_750}),
     # auto with a plain fine-tune at the reference rate when nothing is flagged.

@@ -39,6 +39,7 @@ PAPER = {
     "relearn_lr_adversarial": None,  # ours: the reference has no adversarial term
     "relearn_momentum": 0.9,
     "relearn_weight_decay": 0.0,
+    "relearn_clip_norm": None,  # the reference clips unlearning only
     "relearn_epochs": 20,
     "relearn_t_max": 20,
     "relearn_alpha": 0.7,

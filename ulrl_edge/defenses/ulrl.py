@@ -337,6 +337,7 @@ def relearn(
             stream,
             opt,
             loss_fn if flagged else cross_entropy,
+            clip_norm=cfg.relearn_clip_norm,
             after_step_acc=cfg.relearn_acc_after_step,
             extra_loss=extra if extras else None,
         )

@@ -116,6 +116,8 @@ class ULRLConfig:
             (a row flagged and ``relearn_adversarial`` > 0; None: ``relearn_lr``).
         relearn_momentum: SGD momentum while relearning.
         relearn_weight_decay: SGD weight decay while relearning.
+        relearn_clip_norm: Gradient L2-norm clip while relearning (None, the reference's:
+            no clipping).
         relearn_epochs: Fine-tuning epochs (None: enough for about
             :data:`RELEARN_STEPS` optimiser steps, or :data:`HELD_RELEARN_STEPS` with the
             anchor, 20 to 100 epochs).
@@ -232,6 +234,7 @@ class ULRLConfig:
     relearn_lr_adversarial: float | None = None
     relearn_momentum: float = 0.9
     relearn_weight_decay: float = 0.0
+    relearn_clip_norm: float | None = None
     relearn_epochs: int | None = 20
     relearn_t_max: int | None = None
     relearn_alpha: float | None = REFERENCE_ALPHA
