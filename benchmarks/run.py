@@ -41,7 +41,7 @@ DEFENSES = (
     "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
     "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ulrl-auto-e50",
     "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ulrl-auto-eps15-clip",
-    "ulrl-auto-clip", "ft", "fp",
+    "ulrl-auto-clip", "ulrl-auto-eps15-clip100", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -161,6 +161,9 @@ VARIANTS = {
     # collapse was an overflow in the first epoch).
     "ulrl-auto-eps15-clip": ("ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 20.0}),
     "ulrl-auto-clip": ("ulrl-auto", {"relearn_clip_norm": 20.0}),
+    "ulrl-auto-eps15-clip100": (
+        "ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 100.0}
+    ),
     # auto before held relearning took twice the steps (twenty-second session).
     "ulrl-auto-before-held-steps": ("ulrl-auto", {**HELD_750}),
     # auto with a plain fine-tune at the reference rate when nothing is flagged.
