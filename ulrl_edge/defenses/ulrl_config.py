@@ -21,8 +21,8 @@ from ulrl_edge.defenses.unlearning import AscentSettings
 # (500 images: 80 steps) short of recovering the re-initialised class.
 RELEARN_STEPS = 750
 # ... and while relearning is held (the anchor, at a fifth of the rate): twice as many.
-# Measured with 480 images (25 -> 50 epochs) on the four models of the two grids that
-# missed the quality target at 750 (NOTES_600_probes.md).
+# Measured with 480 images (25 -> 50 epochs) on both 600-image grids: the target met on
+# 15 and 11 of 16 models against 13 and 10 (benchmarks/NOTES_600_held.md).
 HELD_RELEARN_STEPS = 1500
 # Purify images per class from which auto relearns against the flagged class adversarially.
 # Measured on Fashion-MNIST: with 48 per class it cut ASR where the target was flagged
