@@ -41,7 +41,8 @@ DEFENSES = (
     "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
     "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ulrl-auto-e50",
     "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ulrl-auto-eps15-clip",
-    "ulrl-auto-clip", "ulrl-auto-eps15-clip100", "ft", "fp",
+    "ulrl-auto-clip", "ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10",
+    "ulrl-auto-c100-kd10", "ulrl-auto-before-clip", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -164,8 +165,18 @@ VARIANTS = {
     "ulrl-auto-eps15-clip100": (
         "ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 100.0}
     ),
+    # ... holding the body twice as hard, or keeping twice as close to the original's
+    # answers (the 6,000-image models' misses are accuracy drops of 2.1-2.6).
+    "ulrl-auto-c100-anchor10": (
+        "ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 100.0, "relearn_anchor": 10.0}
+    ),
+    "ulrl-auto-c100-kd10": (
+        "ulrl-auto", {"adversarial_eps": 0.15, "relearn_clip_norm": 100.0, "relearn_distill": 10.0}
+    ),
     # auto before held relearning took twice the steps (twenty-second session).
     "ulrl-auto-before-held-steps": ("ulrl-auto", {**HELD_750}),
+    # auto before the twenty-third session's 0.15 bound and relearning clip at 100.
+    "ulrl-auto-before-clip": ("ulrl-auto", {}),
     # auto with a plain fine-tune at the reference rate when nothing is flagged.
     "ulrl-auto-unflagged-ft": ("ulrl-auto", {"unflagged_relearn": "finetune"}),
     "ulrl-auto-b64": (
@@ -174,6 +185,13 @@ VARIANTS = {
          **BEFORE_PATCH, **BEFORE_KD, **LR005},
     ),  # fmt: skip
 }
+# auto before the twenty-third session's 0.15 bound and relearning clip at 100: the auto
+# variants measured before it pin both (their own settings still win).
+BEFORE_CLIP = {"adversarial_eps": 0.1, "relearn_clip_norm": 0.0}
+MEASURED_WITH_CLIP = ("ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10", "ulrl-auto-c100-kd10")
+for _name, (_method, _overrides) in list(VARIANTS.items()):
+    if _method == "ulrl-auto" and _name not in MEASURED_WITH_CLIP:
+        VARIANTS[_name] = (_method, {**BEFORE_CLIP, **_overrides})
 # The tiny ViT learns slower than the CNNs (no convolutional prior): 6 epochs left BadNets
 # unimplanted (ASR 8.5%).
 VIT_EPOCHS = 20

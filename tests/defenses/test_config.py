@@ -106,6 +106,11 @@ def test_auto_resolves_from_the_sample_count():
     assert [auto.resolve(n, 10).refit_epochs for n in (319, 320)] == [0, 20]
     assert ULRLConfig.auto(refit_epochs=5).resolve(80, 10).refit_epochs == 5
     assert (auto.relearn_lr, auto.relearn_lr_adversarial) == (0.005, 0.001)
+    # auto relearns against a 0.15 bound, its gradients clipped at 100 (the reference: neither).
+    assert (auto.adversarial_eps, auto.relearn_clip_norm) == (0.15, 100.0)
+    assert ULRLConfig.auto(relearn_clip_norm=0.0).relearn_clip_norm == 0.0  # 0: no clipping
+    with pytest.raises(BadInput, match="relearn_clip_norm"):
+        ULRLConfig.auto(relearn_clip_norm=-1.0)
     pinned = ULRLConfig.auto(unlearn_batch_size=64).resolve(480)
     assert (pinned.unlearn_batch_size, pinned.batch_size) == (64, 16)
     assert pinned.unlearn_lr == pytest.approx(0.01 * 64 / 128)  # the rate follows the batch

@@ -337,7 +337,7 @@ def relearn(
             stream,
             opt,
             loss_fn if flagged else cross_entropy,
-            clip_norm=cfg.relearn_clip_norm,
+            clip_norm=cfg.relearn_clip_norm or None,  # 0: no clipping
             after_step_acc=cfg.relearn_acc_after_step,
             extra_loss=extra if extras else None,
         )

@@ -70,6 +70,15 @@ REFIT_EPOCHS = 20
 ANCHOR_WEIGHT = 5.0
 ANCHORED_ALPHA = 0.2
 REFERENCE_ALPHA = 0.7
+# auto's adversarial perturbation bound (pixel units) and relearning's gradient-norm clip.
+# Measured with 480 purify images on both 600-image grids (benchmarks/NOTES_600_clip.md):
+# SIG's and Blend's triggers move pixels by up to 0.16-0.2, and at 0.1 three 6,000-image
+# VGGs kept 5.4-7.6% ASR (0.15: 3.9-4.9%); the target met on 16 and 12 of 16 models against
+# 15 and 11. Unclipped, the larger bound blew one WaNet ResNet up in its first relearning
+# epoch (an overflow, then chance accuracy); a clip at 20 saved it but took the VGGs' gain
+# away, one at 100 kept both.
+AUTO_ADVERSARIAL_EPS = 0.15
+AUTO_RELEARN_CLIP_NORM = 100.0
 
 Penalty = Literal["cos", "cos2", "abs_cos", "ascent"]
 
@@ -116,8 +125,8 @@ class ULRLConfig:
             (a row flagged and ``relearn_adversarial`` > 0; None: ``relearn_lr``).
         relearn_momentum: SGD momentum while relearning.
         relearn_weight_decay: SGD weight decay while relearning.
-        relearn_clip_norm: Gradient L2-norm clip while relearning (None, the reference's:
-            no clipping).
+        relearn_clip_norm: Gradient L2-norm clip while relearning (None, the reference's,
+            or 0: no clipping; ``auto``: :data:`AUTO_RELEARN_CLIP_NORM`).
         relearn_epochs: Fine-tuning epochs (None: enough for about
             :data:`RELEARN_STEPS` optimiser steps, or :data:`HELD_RELEARN_STEPS` with the
             anchor, 20 to 100 epochs).
@@ -140,7 +149,8 @@ class ULRLConfig:
             (0: off, the reference; see ``flagged_adversary``; None:
             :data:`ADVERSARIAL_WEIGHT` from :data:`ADVERSARIAL_MIN_PER_CLASS` purify images
             per class, else 0).
-        adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units.
+        adversarial_eps: The perturbation's L∞ bound in [0, 1] pixel units (``auto``:
+            :data:`AUTO_ADVERSARIAL_EPS`).
         adversarial_steps: Signed-gradient steps that craft each batch's perturbation.
         adversarial_loss: ``all``: cross-entropy on every perturbed (or patched) image;
             ``fooled``: only on those the attack sends to the flagged class (summed over
@@ -295,7 +305,9 @@ class ULRLConfig:
         holds the weights the clean images use near their original values (the anchor), with
         BatchNorm statistics frozen and the cosine penalty at 0.2, so that the other classes
         keep their accuracy (the warps keep WaNet out), for twice the steps (held, the reset
-        class recovers slower). The penalty's kind stays the
+        class recovers slower). Its perturbations reach 0.15 (Blend's and SIG's triggers
+        move pixels further than 0.1), and relearning's gradients are clipped at 100 (that
+        bound once overflowed a model's first epoch). The penalty's kind stays the
         reference's: orthogonality penalties left the backdoor in.
         """
         base = cls(
@@ -314,6 +326,8 @@ class ULRLConfig:
             relearn_distill=None,
             refit_epochs=None,
             relearn_lr_adversarial=ADVERSARIAL_RELEARN_LR,
+            adversarial_eps=AUTO_ADVERSARIAL_EPS,
+            relearn_clip_norm=AUTO_RELEARN_CLIP_NORM,
             probe_eps=PROBE_EPS,
             patch_probe=True,
             patch_adversary=True,
@@ -359,6 +373,10 @@ class ULRLConfig:
                 "relearn_adversarial must be >= 0",
             ),
             (self.adversarial_eps > 0, "adversarial_eps must be > 0"),
+            (
+                self.relearn_clip_norm is None or self.relearn_clip_norm >= 0,
+                "relearn_clip_norm must be >= 0 (0: no clipping)",
+            ),
             (
                 self.relearn_distill is None or self.relearn_distill >= 0,
                 "relearn_distill must be >= 0",
