@@ -175,7 +175,8 @@ VARIANTS = {
     ),
     # auto before held relearning took twice the steps (twenty-second session).
     "ulrl-auto-before-held-steps": ("ulrl-auto", {**HELD_750}),
-    # auto before the twenty-third session's 0.15 bound and relearning clip at 100.
+    # auto before the twenty-third session's 0.15 bound, relearning clip at 100 and
+    # distillation at 10 (the pins below).
     "ulrl-auto-before-clip": ("ulrl-auto", {}),
     # auto with a plain fine-tune at the reference rate when nothing is flagged.
     "ulrl-auto-unflagged-ft": ("ulrl-auto", {"unflagged_relearn": "finetune"}),
@@ -185,13 +186,19 @@ VARIANTS = {
          **BEFORE_PATCH, **BEFORE_KD, **LR005},
     ),  # fmt: skip
 }
-# auto before the twenty-third session's 0.15 bound and relearning clip at 100: the auto
-# variants measured before it pin both (their own settings still win).
+# auto before the twenty-third session: perturbations bounded at 0.1, relearning unclipped,
+# distillation at 5 where the adversarial term runs. The auto variants measured before pin
+# what they ran with (their own settings still win).
 BEFORE_CLIP = {"adversarial_eps": 0.1, "relearn_clip_norm": 0.0}
-MEASURED_WITH_CLIP = ("ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10", "ulrl-auto-c100-kd10")
+BEFORE_KD10 = {"relearn_distill": 5.0}
+MEASURED_WITH_CLIP = ("ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10")
 for _name, (_method, _overrides) in list(VARIANTS.items()):
-    if _method == "ulrl-auto" and _name not in MEASURED_WITH_CLIP:
-        VARIANTS[_name] = (_method, {**BEFORE_CLIP, **_overrides})
+    if _method != "ulrl-auto" or _name == "ulrl-auto-c100-kd10":
+        continue
+    _pins = {} if _name in MEASURED_WITH_CLIP else dict(BEFORE_CLIP)
+    if _overrides.get("relearn_adversarial") != 0.0:  # distillation ran only beside it
+        _pins.update(BEFORE_KD10)
+    VARIANTS[_name] = (_method, {**_pins, **_overrides})
 # The tiny ViT learns slower than the CNNs (no convolutional prior): 6 epochs left BadNets
 # unimplanted (ASR 8.5%).
 VIT_EPOCHS = 20

@@ -98,7 +98,7 @@ def test_auto_resolves_from_the_sample_count():
     assert auto.resolve(480).relearn_adversarial == 0.0
     assert ULRLConfig.paper().resolve(5000, 10).relearn_adversarial == 0.0
     # Distillation goes with the adversarial term (and a weight given is kept as it is).
-    assert [auto.resolve(n, 10).relearn_distill for n in (319, 320)] == [0.0, 5.0]
+    assert [auto.resolve(n, 10).relearn_distill for n in (319, 320)] == [0.0, 10.0]
     assert ULRLConfig.auto(relearn_adversarial=0.0).resolve(480, 10).relearn_distill == 0.0
     assert ULRLConfig.auto(relearn_distill=1.0).resolve(80, 10).relearn_distill == 1.0
     assert ULRLConfig.paper().resolve(5000, 10).relearn_distill == 0.0

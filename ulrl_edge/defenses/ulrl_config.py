@@ -49,9 +49,12 @@ DISTILL_TEMPERATURE = 2.0
 # Measured with 480 purify images on the 32 Fashion-MNIST models of both grids (benchmark
 # variant ``ulrl-auto-kdm``, README of the benchmarks): keeping the relearned model's answers
 # among the unflagged classes close to the original's gave back accuracy the reset and the
-# adversarial term cost, and the doubled adversarial term kept the backdoor out.
+# adversarial term cost, and the doubled adversarial term kept the backdoor out. With the
+# 0.15 bound the distillation weighs 10 instead of 5: mean ACC drop 1.18 -> 1.07 (54k) and
+# 1.13 -> 0.87 (6k) at the same ASR, the target met on 16 and 14 of 16 models against 16
+# and 12 (benchmarks/NOTES_600_clip.md, NOTES_600_clip_6k.md).
 ADVERSARIAL_WEIGHT = 2.0
-DISTILL_WEIGHT = 5.0
+DISTILL_WEIGHT = 10.0
 # auto's refit of a re-initialised row after relearning (``refit_epochs``), and how much of
 # its class's accuracy relearning must have lost for it to run. Measured on the bundled
 # sample (19,000 parameters, 480 purify images): relearning kept 2% of T-shirts (the reset
@@ -74,9 +77,9 @@ REFERENCE_ALPHA = 0.7
 # Measured with 480 purify images on both 600-image grids (benchmarks/NOTES_600_clip.md):
 # SIG's and Blend's triggers move pixels by up to 0.16-0.2, and at 0.1 three 6,000-image
 # VGGs kept 5.4-7.6% ASR (0.15: 3.9-4.9%); the target met on 16 and 12 of 16 models against
-# 15 and 11. Unclipped, the larger bound blew one WaNet ResNet up in its first relearning
-# epoch (an overflow, then chance accuracy); a clip at 20 saved it but took the VGGs' gain
-# away, one at 100 kept both.
+# 15 and 11 (distillation at 5). Unclipped, the larger bound blew one WaNet ResNet up in its
+# first relearning epoch (an overflow, then chance accuracy); a clip at 20 saved it but took
+# the VGGs' gain away, one at 100 kept both.
 AUTO_ADVERSARIAL_EPS = 0.15
 AUTO_RELEARN_CLIP_NORM = 100.0
 
