@@ -43,7 +43,7 @@ DEFENSES = (
     "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ulrl-auto-eps15-clip",
     "ulrl-auto-clip", "ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10",
     "ulrl-auto-c100-kd10", "ulrl-auto-before-clip", "ulrl-auto-kd20",
-    "ulrl-auto-eps10", "ft", "fp",
+    "ulrl-auto-eps10", "ulrl-auto-kd15", "ft", "fp",
     "rnp", "anp", "anp-200it", "ibau", "sau",
 )  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
@@ -179,8 +179,9 @@ VARIANTS = {
     # auto with the perturbation bound at 0.1 again (clip and distillation kept): whether
     # the ResNets, which a 0.15 perturbation sends anywhere, keep more accuracy with it.
     "ulrl-auto-eps10": ("ulrl-auto", {"adversarial_eps": 0.1}),
-    # auto with the distillation at 20 (10 since the twenty-third session).
+    # auto with the distillation at 20 or 15 (10 since the twenty-third session).
     "ulrl-auto-kd20": ("ulrl-auto", {"relearn_distill": 20.0}),
+    "ulrl-auto-kd15": ("ulrl-auto", {"relearn_distill": 15.0}),
     # auto before the twenty-third session's 0.15 bound, relearning clip at 100 and
     # distillation at 10 (the pins below).
     "ulrl-auto-before-clip": ("ulrl-auto", {}),
@@ -198,7 +199,7 @@ VARIANTS = {
 BEFORE_CLIP = {"adversarial_eps": 0.1, "relearn_clip_norm": 0.0}
 BEFORE_KD10 = {"relearn_distill": 5.0}
 MEASURED_WITH_CLIP = ("ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10")
-MEASURED_AFTER = ("ulrl-auto-c100-kd10", "ulrl-auto-kd20", "ulrl-auto-eps10")
+MEASURED_AFTER = ("ulrl-auto-c100-kd10", "ulrl-auto-kd20", "ulrl-auto-kd15", "ulrl-auto-eps10")
 for _name, (_method, _overrides) in list(VARIANTS.items()):
     if _method != "ulrl-auto" or _name in MEASURED_AFTER:
         continue
