@@ -32,20 +32,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # `python benchmarks/run.py` from the repo root
 
-DEFENSES = (
-    "ulrl-paper", "ulrl-auto", "ulrl-auto-noadv", "ulrl-auto-adv", "ulrl-auto-b64",
-    "ulrl-auto-adv05", "ulrl-auto-eps05", "ulrl-auto-bank", "ulrl-auto-lr005",
-    "ulrl-auto-fooled", "ulrl-auto-patch",
-    "ulrl-auto-patchadv", "ulrl-auto-patchadv-keep", "ulrl-auto-kd",
-    "ulrl-auto-kd5adv2", "ulrl-auto-linf", "ulrl-auto-anchor", "ulrl-auto-anchor-a02",
-    "ulrl-auto-before-warp", "ulrl-auto-warp", "ulrl-auto-before-warp-probe",
-    "ulrl-auto-eps15", "ulrl-auto-eps20", "ulrl-auto-unflagged-ft", "ulrl-auto-e50",
-    "ulrl-auto-before-held-steps", "ulrl-auto-eps15-e50", "ulrl-auto-eps15-clip",
-    "ulrl-auto-clip", "ulrl-auto-eps15-clip100", "ulrl-auto-c100-anchor10",
-    "ulrl-auto-c100-kd10", "ulrl-auto-before-clip", "ulrl-auto-kd20",
-    "ulrl-auto-eps10", "ulrl-auto-kd15", "ft", "fp",
-    "rnp", "anp", "anp-200it", "ibau", "sau",
-)  # fmt: skip
 # auto's adversarial relearning rate until the sixth session; the variants that ran with it
 # pin it, so that their rows can be made again.
 LR005 = {"relearn_lr_adversarial": 0.005}
@@ -207,6 +193,9 @@ for _name, (_method, _overrides) in list(VARIANTS.items()):
     if _overrides.get("relearn_adversarial") != 0.0:  # distillation ran only beside it
         _pins.update(BEFORE_KD10)
     VARIANTS[_name] = (_method, {**_pins, **_overrides})
+# What --defenses accepts: the registered defenses and every variant above (derived, so a
+# variant is runnable as soon as it is defined).
+DEFENSES = ("ulrl-paper", "ulrl-auto", "ft", "fp", "rnp", "anp", "ibau", "sau", *VARIANTS)
 # The tiny ViT learns slower than the CNNs (no convolutional prior): 6 epochs left BadNets
 # unimplanted (ASR 8.5%).
 VIT_EPOCHS = 20
